@@ -1,0 +1,64 @@
+"""Forward and backward passes over a Plan, for one assignment or a batch of B.
+
+L = sum over outputs o of output_grads[o] * value(o); the result holds value(n) and
+dL/dvalue(n) for every node n. Overflow follows IEEE float64 (inf, NaN), without errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Values and gradients of every node, shape (n_nodes, B), in plan node order."""
+
+    values: np.ndarray
+    grads: np.ndarray
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.values.shape[1])
+
+
+def evaluate(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = None) -> Evaluation:
+    """Run the forward and backward passes.
+
+    ``inputs`` has shape (n_inputs, B); ``output_grads`` (n_outputs, B), or None for all ones.
+    """
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if inputs.ndim != 2 or inputs.shape[0] != plan.n_inputs:
+        raise ValueError(f"inputs must have shape ({plan.n_inputs}, B), not {inputs.shape}")
+    width = inputs.shape[1]
+    values = np.empty((plan.n_nodes, width), dtype=np.float64)
+    values[: plan.n_inputs] = inputs
+    values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
+    grads = np.zeros_like(values)
+    seed = 1.0 if output_grads is None else np.asarray(output_grads, dtype=np.float64)
+    grads[plan.outputs] += seed  # outputs are distinct, so plain indexing adds once each
+    forward(plan, values)
+    backward(plan, values, grads)
+    return Evaluation(values, grads)
+
+
+def forward(plan: Plan, values: np.ndarray) -> None:
+    """Fill the gate rows of ``values`` (n_nodes, B) from its input and constant rows."""
+    args = (plan.ops, plan.ptr, plan.args, plan.order, plan.first_gate)
+    if values.shape[1] == 1:
+        kernels.forward_one(*args, values.reshape(-1))
+    else:
+        kernels.forward_batch(*args, values)
+
+
+def backward(plan: Plan, values: np.ndarray, grads: np.ndarray) -> None:
+    """Accumulate gradients into ``grads`` (n_nodes, B), seeded at the outputs."""
+    args = (plan.ops, plan.ptr, plan.args, plan.order, plan.first_gate)
+    scratch = np.empty(plan.max_arity, dtype=np.float64)
+    if values.shape[1] == 1:
+        kernels.backward_one(*args, values.reshape(-1), grads.reshape(-1), scratch)
+    else:
+        kernels.backward_batch(*args, values, grads, scratch)

@@ -1,0 +1,135 @@
+"""Bind a job's ``inputs`` and ``output_grads`` to a plan: names checked, numbers to arrays.
+
+Scalar jobs give one number per input; batch jobs give arrays of one common length B
+(columnar: one array per input). ``output_grads`` values are numbers, or arrays of
+length B in a batch; an output not named gets 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInput, Problem, join_path
+from .limits import DEFAULT_LIMITS, Limits
+from .numbers import finite_floats, json_type, number_problem
+from .plan import Plan
+
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    values: np.ndarray  # (n_inputs, B)
+    output_grads: np.ndarray  # (n_outputs, B)
+    batched: bool  # arrays were given: answers carry arrays, even for B = 1
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.values.shape[1])
+
+
+def bind_inputs(plan: Plan, inputs: Any, output_grads: Any = None, limits: Limits = DEFAULT_LIMITS) -> JobInputs:
+    """Check a job's inputs against its graph and turn them into arrays.
+
+    :raise InvalidInput: every problem found, each with its path.
+    """
+    if type(inputs) is not dict:
+        raise InvalidInput([Problem("inputs", f"must be an object of input id: value, not {json_type(inputs)}")])
+    problems = _name_problems(plan, inputs)
+    kinds = set(map(type, inputs.values()))
+    batched = list in kinds
+    if batched and kinds != {list}:
+        problems.append(Problem("inputs", "values must be all numbers or all arrays of numbers, not a mix"))
+    if problems:
+        raise InvalidInput(problems)
+    width = _batch_size(plan, inputs, limits) if batched else 1
+    values = _input_matrix(plan, inputs, width, batched)
+    grads = _output_grad_matrix(plan, output_grads, width, batched)
+    return JobInputs(values, grads, batched)
+
+
+def _name_problems(plan: Plan, inputs: dict[str, Any]) -> list[Problem]:
+    expected = plan.input_ids
+    known = set(expected)
+    problems = [Problem(join_path("inputs", name), "is not an input of this graph") for name in inputs if name not in known]
+    missing = [name for name in expected if name not in inputs]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        problems.append(Problem("inputs", f"missing {len(missing)} input(s) of the graph: {shown}"))
+    return problems
+
+
+def _batch_size(plan: Plan, inputs: dict[str, list[Any]], limits: Limits) -> int:
+    lengths = set(map(len, inputs.values()))
+    if len(lengths) > 1:
+        raise InvalidInput([Problem("inputs", f"arrays must all have the same length, got lengths {sorted(lengths)[:10]}")])
+    width = lengths.pop() if lengths else 1
+    if width < 1:
+        raise InvalidInput([Problem("inputs", "arrays must hold at least one value")])
+    if width > limits.max_batch:
+        raise InvalidInput([Problem("inputs", f"batch size {width} is over the limit max_batch={limits.max_batch}")])
+    cells = width * plan.n_nodes
+    if cells > limits.max_cells:
+        raise InvalidInput(
+            [Problem("inputs", f"nodes x batch size = {plan.n_nodes} x {width} = {cells} is over the limit max_cells={limits.max_cells}")]
+        )
+    return width
+
+
+def _input_matrix(plan: Plan, inputs: dict[str, Any], width: int, batched: bool) -> np.ndarray:
+    ids = plan.input_ids
+    if not batched:
+        row = finite_floats([inputs[name] for name in ids])
+        if row is None:
+            raise InvalidInput(_number_problems({join_path("inputs", n): inputs[n] for n in ids}))
+        return row.reshape(-1, 1)
+    values = np.empty((len(ids), width), dtype=np.float64)
+    problems: list[Problem] = []
+    for i, name in enumerate(ids):
+        row = finite_floats(inputs[name])
+        if row is None:
+            problems += _item_problems(join_path("inputs", name), inputs[name])
+        else:
+            values[i] = row
+    if problems:
+        raise InvalidInput(problems)
+    return values
+
+
+def _output_grad_matrix(plan: Plan, output_grads: Any, width: int, batched: bool) -> np.ndarray:
+    grads = np.ones((plan.outputs.size, width), dtype=np.float64)
+    if output_grads is None:
+        return grads
+    if type(output_grads) is not dict:
+        raise InvalidInput([Problem("output_grads", f"must be an object of output id: number, not {json_type(output_grads)}")])
+    row_of = {name: i for i, name in enumerate(plan.output_ids)}
+    problems = []
+    for name, given in output_grads.items():
+        path = join_path("output_grads", name)
+        if name not in row_of:
+            problems.append(Problem(path, "is not an output of this graph"))
+        elif batched and type(given) is list:
+            row = finite_floats(given)
+            if len(given) != width:
+                problems.append(Problem(path, f"has {len(given)} values; the batch size is {width}"))
+            elif row is None:
+                problems += _item_problems(path, given)
+            else:
+                grads[row_of[name]] = row
+        elif why := number_problem(given):
+            problems.append(Problem(path, why if not batched else f"{why} or an array of {width} numbers"))
+        else:
+            grads[row_of[name]] = float(given)
+    if problems:
+        raise InvalidInput(problems)
+    return grads
+
+
+def _number_problems(values: dict[str, Any]) -> list[Problem]:
+    return [Problem(path, why) for path, v in values.items() if (why := number_problem(v))]
+
+
+def _item_problems(path: str, items: list[Any]) -> list[Problem]:
+    return [Problem(f"{path}[{k}]", why) for k, v in enumerate(items) if (why := number_problem(v))]

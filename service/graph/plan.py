@@ -1,0 +1,81 @@
+"""The execution plan: a validated graph as flat integer arrays, ready for the kernels.
+
+Nodes are numbered in definition order: inputs, then constants, then gates as listed.
+Gate g is node ``first_gate + g`` and reads nodes ``args[ptr[g]:ptr[g+1]]``; ``order``
+lists gate numbers in a topological order (the identity when the gates were listed so).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+KINDS = ("input", "constant", "gate")
+OP_NAMES = ("add", "mul")
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    ids: list[str]
+    n_inputs: int
+    constants: np.ndarray  # float64, one per constant node
+    ops: np.ndarray  # uint8, ADD or MUL per gate
+    ptr: np.ndarray  # int64, n_gates + 1
+    args: np.ndarray  # int32, node numbers read by the gates
+    order: np.ndarray  # int32, gates in topological order
+    outputs: np.ndarray  # int32, output node numbers
+    name: str | None = None
+    max_arity: int = field(default=2)
+
+    @property
+    def n_constants(self) -> int:
+        return int(self.constants.size)
+
+    @property
+    def first_gate(self) -> int:
+        return self.n_inputs + self.n_constants
+
+    @property
+    def n_gates(self) -> int:
+        return int(self.ops.size)
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.ids)
+
+    @property
+    def input_ids(self) -> list[str]:
+        return self.ids[: self.n_inputs]
+
+    @property
+    def output_ids(self) -> list[str]:
+        return [self.ids[i] for i in self.outputs.tolist()]
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Node id -> node number (built on first use: a 10^6-node dict is not free)."""
+        return dict(zip(self.ids, range(len(self.ids))))
+
+    def kind(self, node: int) -> str:
+        """``input``, ``constant`` or ``gate``."""
+        if node < self.n_inputs:
+            return KINDS[0]
+        return KINDS[1] if node < self.first_gate else KINDS[2]
+
+    def op(self, node: int) -> str | None:
+        """The op name of a gate node, None for inputs and constants."""
+        if node < self.first_gate:
+            return None
+        return OP_NAMES[int(self.ops[node - self.first_gate])]
+
+    def gate_inputs(self, node: int) -> list[int]:
+        """The node numbers a gate reads, in order."""
+        g = node - self.first_gate
+        return self.args[self.ptr[g] : self.ptr[g + 1]].tolist()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the plan's arrays (not the id strings)."""
+        arrays = (self.constants, self.ops, self.ptr, self.args, self.order, self.outputs)
+        return sum(a.nbytes for a in arrays)
