@@ -1,0 +1,32 @@
+# The two commands of the README: `make serve` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Install everything and start the whole service (API and worker) on the embedded default.
+serve: $(STAMP)
+	$(BIN)/gategraph serve
+
+## Install everything and run the whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Benchmarks (not tests): figures printed as ratios against baselines measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_core
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis
