@@ -79,3 +79,22 @@ class Plan:
         """Bytes held by the plan's arrays (not the id strings)."""
         arrays = (self.constants, self.ops, self.ptr, self.args, self.order, self.outputs)
         return sum(a.nbytes for a in arrays)
+
+
+def plan_to_definition(plan: Plan) -> dict:
+    """The definition a plan was compiled from, normalised: constants as floats, outputs explicit."""
+    ids, first = plan.ids, plan.first_gate
+    args = plan.args.tolist()
+    ptr = plan.ptr.tolist()
+    ops = plan.ops.tolist()
+    gates = [
+        {"id": ids[first + g], "op": OP_NAMES[ops[g]], "inputs": [ids[a] for a in args[ptr[g] : ptr[g + 1]]]}
+        for g in range(plan.n_gates)
+    ]
+    definition: dict = {"inputs": plan.input_ids}
+    if plan.name is not None:
+        definition = {"name": plan.name, **definition}
+    definition["constants"] = dict(zip(ids[plan.n_inputs : first], plan.constants.tolist()))
+    definition["gates"] = gates
+    definition["outputs"] = plan.output_ids
+    return definition

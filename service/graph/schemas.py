@@ -82,9 +82,12 @@ class GraphDefinitionSchema(Schema):
     gates = Gates(required=True, metadata={"description": "add and mul gates, in any order; acyclic."})
     outputs = NodeIdList(metadata={"description": "Default: every gate that no other gate reads."})
 
-    def __init__(self, *args: Any, limits: Limits = DEFAULT_LIMITS, **kwargs: Any):
+    limits: Limits = DEFAULT_LIMITS  # a subclass may make this a property that reads configuration
+
+    def __init__(self, *args: Any, limits: Limits | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.limits = limits
+        if limits is not None:
+            self.limits = limits
 
     @validates_schema
     def _within_limits(self, data: dict[str, Any], **kwargs: Any) -> None:

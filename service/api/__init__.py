@@ -1,0 +1,1 @@
+"""The HTTP API: blueprints, schemas, auth and errors around the core and storage."""

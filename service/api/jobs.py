@@ -1,0 +1,180 @@
+"""/v1/jobs: submit (two-step or one-step, idempotent), poll (with ?wait=), cancel, delete, list."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from flask import Response, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from service.graph import InvalidInput, Plan, Problem, bind_inputs
+from service.storage import jobs as job_rows
+from service.storage.graphs import save_graph
+from service.storage.models import TERMINAL_STATES, Job
+from worker.app import send_job
+
+from .context import caller, db, extension, plan_cache, require_key, settings, tenant_graph, tenant_job
+from .parser import ApiBlueprint
+from .paging import keyset_page
+from .problems import ApiProblem, invalid
+from .render import job_body, json_response
+from .schemas import JobListArgsSchema, JobPageSchema, JobRequestSchema, JobSchema, OneStepJobSchema, ProblemSchema, WaitArgsSchema
+
+log = logging.getLogger("gategraph.api")
+blp = ApiBlueprint("jobs", __name__, url_prefix="/v1", description="Jobs: one input assignment or a batch, run by the workers.")
+blp.before_request(require_key)
+
+RETRY_AFTER = "1"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@blp.route("/graphs/<uuid:graph_id>/jobs", methods=["POST"])
+@blp.arguments(JobRequestSchema, as_kwargs=False)
+@blp.response(202, JobSchema, description="Accepted; Location names the job.")
+@blp.alt_response(422, schema=ProblemSchema, description="Inputs that do not fit the graph, or a reused Idempotency-Key.")
+@blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
+def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
+    """Submit a job on a stored graph."""
+    key, digest = _idempotency(str(graph_id))
+    if (replay := _replay(key, digest)) is not None:
+        return replay
+    graph = tenant_graph(graph_id)
+    plan = plan_cache().get(db(), graph)
+    return _accept(graph.id, plan, data, key, digest)
+
+
+@blp.route("/jobs", methods=["POST"])
+@blp.arguments(OneStepJobSchema, as_kwargs=False)
+@blp.response(202, JobSchema, description="Accepted; the graph is stored and its id is in the job.")
+@blp.alt_response(422, schema=ProblemSchema, description="An invalid definition or inputs.")
+@blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
+def submit_graph_and_job(data: dict[str, Any]) -> Response:
+    """Store a graph and submit a job on it, in one call."""
+    key, digest = _idempotency("")
+    if (replay := _replay(key, digest)) is not None:
+        return replay
+    plan: Plan = data["graph"]
+    bound = _bind(plan, data)
+    graph = save_graph(db(), caller().tenant_id, plan)
+    return _accept(graph.id, plan, data, key, digest, bound)
+
+
+def _idempotency(scope: str) -> tuple[str | None, str | None]:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None, None
+    if not 1 <= len(key) <= 255:
+        raise invalid([Problem(IDEMPOTENCY_HEADER, "must be 1 to 255 characters")], "request")
+    digest = hashlib.sha256(scope.encode() + b"\n" + request.get_data(cache=True)).hexdigest()
+    return key, digest
+
+
+def _replay(key: str | None, digest: str | None) -> Response | None:
+    """The original job for a retried submission; 422 if the key came with another body."""
+    if key is None:
+        return None
+    job = db().scalar(select(Job).where(Job.tenant_id == caller().tenant_id, Job.idempotency_key == key))
+    if job is None:
+        return None
+    if job.request_hash != digest:
+        raise invalid([Problem(IDEMPOTENCY_HEADER, "was already used with a different request body; use a new key")], "request")
+    return _accepted_response(job, replayed=True)
+
+
+def _bind(plan: Plan, data: dict[str, Any]):  # noqa: ANN202
+    try:
+        return bind_inputs(plan, data["inputs"], data.get("output_grads"), settings().limits)
+    except InvalidInput as exc:
+        raise invalid(exc.problems) from None
+
+
+def _accept(graph_id: str, plan: Plan, data: dict[str, Any], key: str | None, digest: str | None, bound=None) -> Response:  # noqa: ANN001
+    """Commit the job row, then enqueue it (never inside the transaction: the worker would race the commit)."""
+    bound = bound or _bind(plan, data)
+    job = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
+    db().add(job)
+    try:
+        db().commit()
+    except IntegrityError:  # the same Idempotency-Key, submitted concurrently
+        db().rollback()
+        if (replay := _replay(key, digest)) is not None:
+            return replay
+        raise
+    _enqueue(job)
+    return _accepted_response(job)
+
+
+def _enqueue(job: Job) -> None:
+    try:
+        send_job(extension("celery"), job.id)
+    except Exception:  # noqa: BLE001 - the job is safe in the database; the sweeper sends it later
+        log.warning("could not enqueue job %s now; the sweeper will send it", job.id, exc_info=True)
+        return
+    job_rows.mark_sent(db(), job.id)
+
+
+def _accepted_response(job: Job, replayed: bool = False) -> Response:
+    headers = {"Location": f"/v1/jobs/{job.id}", "Retry-After": RETRY_AFTER}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(job_body(job), 202, headers)
+
+
+@blp.route("/jobs", methods=["GET"])
+@blp.arguments(JobListArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, JobPageSchema)
+def list_jobs(args: dict[str, Any]) -> Response:
+    """The caller's jobs, newest first; filter by status and graph."""
+    query = select(Job).where(Job.tenant_id == caller().tenant_id)
+    if "status" in args:
+        query = query.where(Job.status == args["status"])
+    if "graph_id" in args:
+        query = query.where(Job.graph_id == str(args["graph_id"]))
+    return json_response(keyset_page(query, Job, args, job_body))
+
+
+@blp.route("/jobs/<uuid:job_id>", methods=["GET"])
+@blp.arguments(WaitArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, JobSchema, description="While not terminal, with a Retry-After header.")
+def get_job(args: dict[str, Any], job_id: Any) -> Response:
+    """A job; ``?wait=N`` holds the answer until it ends or N seconds pass."""
+    wait = args["wait"]
+    if wait > settings().max_wait:
+        raise invalid([Problem("wait", f"{wait:g} is over the limit MAX_WAIT={settings().max_wait}")], "query string")
+    job = tenant_job(job_id)
+    deadline = time.monotonic() + wait
+    pause = 0.01
+    while job.status not in TERMINAL_STATES and time.monotonic() < deadline:
+        db().rollback()  # end the snapshot so the next read sees the worker's commits
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, 0.25)
+        db().expire(job)
+        job = tenant_job(job_id)
+    headers = {} if job.status in TERMINAL_STATES else {"Retry-After": RETRY_AFTER}
+    return json_response(job_body(job), 200, headers)
+
+
+@blp.route("/jobs/<uuid:job_id>/cancel", methods=["POST"])
+@blp.response(200, JobSchema)
+@blp.alt_response(409, schema=ProblemSchema, description="The job has already ended.")
+def cancel_job(job_id: Any) -> Response:
+    """Cancel a queued or running job."""
+    job = tenant_job(job_id)
+    if not job_rows.cancel(db(), job.id):
+        db().refresh(job)
+        raise ApiProblem(409, "Conflict", f"the job has already ended ({job.status}); it cannot be canceled", type_="conflict")
+    db().refresh(job)
+    return json_response(job_body(job))
+
+
+@blp.route("/jobs/<uuid:job_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_job(job_id: Any) -> Response:
+    """Delete a job and its results (a running job is stopped from storing them)."""
+    job = tenant_job(job_id)
+    db().delete(job)
+    db().commit()
+    return Response(status=204)

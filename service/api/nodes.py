@@ -1,0 +1,86 @@
+"""/v1/jobs/{id}/nodes: every node's value and gradient, paged by cursor, or ranked by |gradient|."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Response
+
+from service.graph import Problem
+from service.graph.structure import id_problem
+from service.storage.graphs import find_node, node_rows, node_rows_at
+from service.storage.models import SUCCEEDED, Graph, Job
+from service.storage.results import read_all_results, read_results
+
+from .context import db, require_key, tenant_job
+from .parser import ApiBlueprint
+from .paging import page_limit
+from .problems import ApiProblem, invalid
+from .render import decode_cursor, encode_cursor, json_response, node_items
+from .schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
+
+blp = ApiBlueprint("nodes", __name__, url_prefix="/v1/jobs", description="The value and gradient of every node of a succeeded job.")
+blp.before_request(require_key)
+
+
+def _finished_job(job_id: Any) -> tuple[Job, Graph]:
+    """The caller's succeeded job and its graph. :raise ApiProblem: 404, or 409 while it has no results."""
+    job = tenant_job(job_id)
+    if job.status != SUCCEEDED:
+        detail = f"the job is {job.status}; node results exist once it has succeeded"
+        headers = {"Retry-After": "1"} if job.status in ("queued", "running") else {}
+        raise ApiProblem(409, "Conflict", detail, headers=headers, type_="conflict")
+    return job, db().get(Graph, job.graph_id)
+
+
+@blp.route("/<uuid:job_id>/nodes", methods=["GET"])
+@blp.arguments(NodeListArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, NodePageSchema)
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
+def list_nodes(args: dict[str, Any], job_id: Any) -> Response:
+    """Nodes in definition order (inputs, constants, gates), or ``order=-abs_grad``: largest |gradient| first."""
+    job, graph = _finished_job(job_id)
+    limit = page_limit(args)
+    start = decode_cursor(args.get("cursor"), int) or 0
+    if start < 0:
+        raise invalid([Problem("cursor", "is not a cursor this service gave out")], "query string")
+    if args["order"] == "-abs_grad":
+        values, grads, numbers = _ranked(job, start, limit)
+        ids, codes = node_rows_at(db(), graph, numbers)
+    else:
+        stop = min(start + limit, graph.n_nodes)
+        if start >= stop:
+            return json_response({"items": [], "next_cursor": None})
+        ids, codes = node_rows(db(), graph, start, stop)
+        values, grads = read_results(db(), job, start, stop)
+    end = start + len(ids)
+    cursor = encode_cursor(end) if end < graph.n_nodes and ids else None
+    return json_response({"items": node_items(ids, codes, values, grads, job.batched), "next_cursor": cursor})
+
+
+def _ranked(job: Job, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch (NaN first, ties by index)."""
+    values, grads = read_all_results(db(), job)
+    score = np.abs(grads).max(axis=1)
+    score[np.isnan(score)] = np.inf
+    n, wanted = score.size, min(start + limit, score.size)
+    candidates = np.arange(n)
+    if 0 < wanted < n:
+        threshold = np.partition(score, n - wanted)[n - wanted]
+        candidates = np.flatnonzero(score >= threshold)
+    ranked = candidates[np.lexsort((candidates, -score[candidates]))][start : start + limit]
+    return values[ranked], grads[ranked], ranked
+
+
+@blp.route("/<uuid:job_id>/nodes/<string:node_id>", methods=["GET"])
+@blp.response(200, NodeSchema)
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
+def get_node(job_id: Any, node_id: str) -> Response:
+    """One node's value and gradient."""
+    job, graph = _finished_job(job_id)
+    number = None if id_problem(node_id) else find_node(db(), graph, node_id)
+    if number is None:
+        raise ApiProblem(404, "Not found", f"no node {node_id[:128]!r} in this job's graph", type_="not-found")
+    ids, codes = node_rows(db(), graph, number, number + 1)
+    values, grads = read_results(db(), job, number, number + 1)
+    return json_response(node_items(ids, codes, values, grads, job.batched)[0])

@@ -1,0 +1,58 @@
+"""The app factory: configuration, error handling, blueprints, and the OpenAPI document."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_smorest import Api
+
+from service.config import Settings
+from service.storage.migrate import check_schema
+from service.storage.plan_cache import PlanCache
+from worker.app import make_celery
+
+from .api import graphs, health, jobs, nodes
+from .api.context import close_db
+from .api.problems import from_http_exception, problem_response, register
+from .api.schemas import ProblemSchema
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, with errors as RFC 9457 problems in the answers and in the document."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):  # noqa: ANN001, ANN201
+        return problem_response(from_http_exception(error, self._app.config["GATEGRAPH"].max_body_bytes))
+
+
+def create_app(settings: Settings | None = None, *, check_migrations: bool = True) -> Flask:
+    """Build the API. :raise SchemaOutOfDate: the database needs `gategraph db upgrade` first."""
+    settings = settings or Settings.from_env()
+    if check_migrations:
+        check_schema(settings.database_url)
+    app = Flask("gategraph")
+    app.config.update(
+        GATEGRAPH=settings,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_TITLE="gategraph",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Forward values and backward gradients of add/multiply gate graphs."},
+            "security": [{"bearerAuth": []}],
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
+    app.extensions["gategraph"] = {"plans": PlanCache(settings.plan_cache_size), "celery": make_celery(settings)}
+    api = ProblemApi(app)
+    for blueprint in (health.blp, graphs.blp, jobs.blp, nodes.blp):
+        api.register_blueprint(blueprint)
+    register(app)
+    app.teardown_appcontext(close_db)
+    logging.getLogger("gategraph").setLevel(settings.log_level)
+    return app

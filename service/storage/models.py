@@ -1,0 +1,136 @@
+"""Tables. Every change here is an Alembic migration in migrations/versions."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Job states, in one place. The database row is the source of truth for a job.
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+JOB_STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+ACTIVE_STATES = (QUEUED, RUNNING)
+TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: ``gg_<key_id>_<secret>``; only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Graph(Base):
+    """A compiled graph: the plan's arrays in one blob, node ids in ``graph_chunks``."""
+
+    __tablename__ = "graphs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    n_inputs: Mapped[int] = mapped_column(Integer)
+    n_constants: Mapped[int] = mapped_column(Integer)
+    n_gates: Mapped[int] = mapped_column(Integer)
+    n_edges: Mapped[int] = mapped_column(BigInteger)
+    outputs: Mapped[str] = mapped_column(Text)  # JSON list of output ids
+    plan: Mapped[bytes] = mapped_column(LargeBinary)  # npz of the Plan's arrays
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_graphs_tenant_created", "tenant_id", "created_at", "id"),)
+
+    @property
+    def n_nodes(self) -> int:
+        return self.n_inputs + self.n_constants + self.n_gates
+
+
+class GraphChunk(Base):
+    """Node ids and kinds of ``CHUNK_NODES`` consecutive nodes of a graph."""
+
+    __tablename__ = "graph_chunks"
+    graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ids: Mapped[str] = mapped_column(Text)  # JSON list of node ids
+    codes: Mapped[bytes] = mapped_column(LargeBinary)  # one byte a node: 0 input, 1 constant, 2 add, 3 mul
+
+
+class GraphBucket(Base):
+    """Node id -> node number, for the ids whose hash falls in this bucket."""
+
+    __tablename__ = "graph_buckets"
+    graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entries: Mapped[str] = mapped_column(Text)  # JSON object id -> node number
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    batched: Mapped[bool] = mapped_column(Boolean, default=False)
+    check_gradients: Mapped[bool] = mapped_column(Boolean, default=False)
+    inputs: Mapped[bytes] = mapped_column(LargeBinary)  # npz: input matrix and output grads
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str | None] = mapped_column(String(16))
+    progress: Mapped[float | None] = mapped_column(Float)
+    chunk_nodes: Mapped[int | None] = mapped_column(Integer)  # nodes per result chunk
+    outputs: Mapped[str | None] = mapped_column(Text)  # JSON object, once succeeded
+    gradient_check: Mapped[str | None] = mapped_column(Text)  # JSON object, when asked for
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+        Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_jobs_status", "status"),
+    )
+
+
+class JobChunk(Base):
+    """Values and gradients (float64, ``chunk_nodes`` x batch) of consecutive nodes of a job."""
+
+    __tablename__ = "job_chunks"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+    grads: Mapped[bytes] = mapped_column(LargeBinary)

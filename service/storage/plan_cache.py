@@ -1,0 +1,31 @@
+"""Compiled plans kept per process (API and worker), so many jobs on one graph load it once (graphs never change)."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from sqlalchemy.orm import Session
+
+from service.graph import Plan
+from .graphs import load_plan
+from .models import Graph
+
+
+class PlanCache:
+    def __init__(self, size: int):
+        self.size = size
+        self._plans: OrderedDict[str, Plan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, graph: Graph) -> Plan:
+        with self._lock:
+            plan = self._plans.get(graph.id)
+            if plan is not None:
+                self._plans.move_to_end(graph.id)
+                return plan
+        plan = load_plan(session, graph)
+        with self._lock:
+            self._plans[graph.id] = plan
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+        return plan

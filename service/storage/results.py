@@ -1,0 +1,61 @@
+"""Per-node results of a job: values and gradients as float64 chunks of consecutive nodes.
+
+A chunk holds ``chunk_nodes`` nodes x B numbers (about 128 KiB), so a 10^6-node job is about
+60 rows of each array, written in one transaction, and one node is one primary-key read.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.orm import Session
+
+from .models import Job, JobChunk
+
+CHUNK_CELLS = 16_384
+
+
+def chunk_nodes_for(batch_size: int) -> int:
+    return max(1, CHUNK_CELLS // batch_size)
+
+
+def write_results(connection: Connection | Session, job_id: str, values: np.ndarray, grads: np.ndarray, chunk_nodes: int) -> int:
+    """Replace the job's result chunks (idempotent: a re-run overwrites, never duplicates)."""
+    connection.execute(delete(JobChunk).where(JobChunk.job_id == job_id))
+    rows = [
+        {
+            "job_id": job_id,
+            "chunk": c,
+            "values": np.ascontiguousarray(values[s : s + chunk_nodes]).tobytes(),
+            "grads": np.ascontiguousarray(grads[s : s + chunk_nodes]).tobytes(),
+        }
+        for c, s in enumerate(range(0, values.shape[0], chunk_nodes))
+    ]
+    connection.execute(insert(JobChunk), rows)
+    return len(rows)
+
+
+def read_results(session: Session, job: Job, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and gradients of nodes ``start`` to ``stop`` (exclusive), shape (stop - start, B)."""
+    size = job.chunk_nodes
+    first, last = start // size, (stop - 1) // size
+    rows = session.execute(
+        select(JobChunk.values, JobChunk.grads)
+        .where(JobChunk.job_id == job.id, JobChunk.chunk.between(first, last))
+        .order_by(JobChunk.chunk)
+    ).all()
+    lo = start - first * size
+
+    def stack(parts: list[bytes]) -> np.ndarray:
+        return np.frombuffer(b"".join(parts), dtype=np.float64).reshape(-1, job.batch_size)[lo : lo + stop - start]
+
+    return stack([r.values for r in rows]), stack([r.grads for r in rows])
+
+
+def read_all_results(session: Session, job: Job) -> tuple[np.ndarray, np.ndarray]:
+    """Values and gradients of every node of a job, shape (n_nodes, B)."""
+    rows = session.execute(select(JobChunk.values, JobChunk.grads).where(JobChunk.job_id == job.id).order_by(JobChunk.chunk)).all()
+
+    def stack(parts: list[bytes]) -> np.ndarray:
+        return np.frombuffer(b"".join(parts), dtype=np.float64).reshape(-1, job.batch_size)
+
+    return stack([r.values for r in rows]), stack([r.grads for r in rows])

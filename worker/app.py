@@ -1,0 +1,61 @@
+"""The Celery app, configured from Settings; ``celery -A worker.app worker`` runs it.
+
+Redis is the broker and the database is the only record of a job, so there is no result
+backend. Messages are acknowledged after the task (``task_acks_late``) and given back when
+the worker child dies (``task_reject_on_worker_lost``); the visibility timeout, set in
+every place Celery reads it, is longer than the hard time limit.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+from service.config import Settings
+
+TASK_NAME = "gategraph.run_job"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("gategraph", broker=settings.broker_url or "redis://127.0.0.1:6379/0", set_as_current=False)
+    transport = {"visibility_timeout": settings.visibility_timeout, "socket_connect_timeout": 2}
+    app.conf.update(
+        task_default_queue=settings.queue,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.job_soft_time_limit,
+        task_time_limit=settings.job_time_limit,
+        task_ignore_result=True,
+        result_backend=None,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        visibility_timeout=settings.visibility_timeout,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    app.gategraph_settings = settings
+    return app
+
+
+def send_job(app: Celery, job_id: str) -> None:
+    """Publish "go look at job N"; raises if the broker cannot be reached after a short retry."""
+    app.send_task(
+        TASK_NAME,
+        args=[job_id],
+        queue=app.conf.task_default_queue,
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+    )
+
+
+def queue_length(app: Celery) -> int:
+    """Messages waiting in the job queue (not counting ones a worker holds)."""
+    with app.connection_for_read() as connection:
+        return connection.default_channel.queue_declare(app.conf.task_default_queue, passive=True).message_count
+
+
+#: The worker's app (``celery -A worker.app worker``); the API makes its own with make_celery.
+app = make_celery(Settings.from_env())
+app.conf.include = ["worker.tasks", "worker.sweeper"]

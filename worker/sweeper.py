@@ -1,0 +1,68 @@
+"""The sweeper: finds accepted jobs that no message will ever run, and sends them again.
+
+It runs as a thread in every worker's main process. Each send is guarded by a
+compare-and-set on the job row, so several workers sweeping at once send a job once.
+- queued, never sent (Redis was down when it was accepted, or the API died after commit);
+- queued, sent long ago, and the broker queue is empty (Redis restarted and lost it);
+- running with a stale heartbeat (its worker was killed): queued again, or failed with a
+  reason after MAX_ATTEMPTS.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+from service.storage import jobs
+from service.storage.database import session_factory
+
+from .app import app, queue_length, send_job
+
+log = logging.getLogger("gategraph.sweeper")
+_stop = threading.Event()
+
+
+def sweep(celery: Celery) -> int:
+    """One pass; returns how many jobs were sent."""
+    settings = celery.gategraph_settings
+    sessions = session_factory(settings.database_url)
+    with sessions() as session:
+        requeued, failed = jobs.requeue_abandoned(session, jobs.seconds_ago(settings.stale_running_after), settings.max_attempts)
+        for job_id in failed:
+            log.warning("job %s failed: its worker stopped %d times", job_id, settings.max_attempts)
+        resend_before = jobs.seconds_ago(settings.stale_queued_after) if queue_length(celery) == 0 else None
+        candidates = jobs.unsent(session, jobs.seconds_ago(5), resend_before)
+        sent = 0
+        for job_id in candidates:
+            if jobs.mark_sent(session, job_id, resend_before):
+                try:
+                    send_job(celery, job_id)
+                except Exception:
+                    jobs.clear_sent(session, job_id)
+                    raise
+                sent += 1
+    if sent or requeued:
+        log.info("sweeper: %d job(s) requeued from dead workers, %d message(s) sent", len(requeued), sent)
+    return sent
+
+
+def _loop(celery: Celery) -> None:
+    interval = celery.gategraph_settings.sweep_interval
+    while not _stop.wait(interval):
+        try:
+            sweep(celery)
+        except Exception:  # noqa: BLE001 - Redis or the database down: try again next time
+            log.warning("sweep failed; retrying in %.0f s", interval, exc_info=True)
+
+
+@worker_ready.connect
+def _start(sender=None, **_kwargs) -> None:  # noqa: ANN001
+    _stop.clear()
+    threading.Thread(target=_loop, args=(app,), name="gategraph-sweeper", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_sweeping(sender=None, **_kwargs) -> None:  # noqa: ANN001
+    _stop.set()
