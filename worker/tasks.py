@@ -1,31 +1,16 @@
-"""The job task: claim the row, load the plan, run the engine, store every node's result.
-
-The message only says "go look at job N"; the row decides. A message delivered twice finds
-the job claimed and does nothing; a job whose worker died is taken over once its heartbeat
-is stale (here on redelivery, or by the sweeper).
-"""
+"""The Celery task: a thin wrapper around ``worker.runner.run``."""
 from __future__ import annotations
 
-import logging
-import threading
-from contextlib import contextmanager
-from typing import Iterator
-
-import orjson
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
-from service.graph import evaluate, json_floats
-from service.storage import jobs
-from service.storage.database import dispose_all, session_factory
-from service.storage.models import Graph, Job
-from service.storage.results import chunk_nodes_for
-
-from .app import TASK_NAME, app
+from service.storage.database import dispose_all
 from service.storage.plan_cache import PlanCache
 
-log = logging.getLogger("gategraph.worker")
+from .app import TASK_NAME, app
+from .runner import run
+
 settings = app.gategraph_settings
 plans = PlanCache(settings.plan_cache_size)
 
@@ -38,82 +23,8 @@ def _fresh_connections(**_kwargs) -> None:
 
 @app.task(name=TASK_NAME, bind=True, max_retries=30)
 def run_job(self, job_id: str) -> str:  # noqa: ANN001
-    """Run one job to a terminal state; retried when the database is unreachable."""
-    sessions = session_factory(settings.database_url)
+    """Run one job to a terminal state; retried while the database is unreachable."""
     try:
-        with sessions() as session:
-            attempt = jobs.claim(session, job_id, jobs.seconds_ago(settings.stale_running_after))
+        return run(settings, job_id, plans, (SoftTimeLimitExceeded,))
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=2) from None
-    if attempt is None:
-        return "not claimable"  # finished, canceled, deleted, or another worker holds it
-    with _heartbeat(job_id, attempt):
-        try:
-            return _execute(job_id, attempt)
-        except SoftTimeLimitExceeded:
-            return _fail(job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit} s")
-        except MemoryError:
-            return _fail(job_id, attempt, "out_of_memory", "the job needed more memory than the worker has")
-        except OperationalError:
-            log.exception("database error in job %s; the sweeper will retry it", job_id)
-            return "database unreachable"
-        except Exception:  # noqa: BLE001 - a job must end with a reason, whatever happened
-            log.exception("job %s failed", job_id)
-            return _fail(job_id, attempt, "internal_error", "the worker failed while running this job; it has been logged")
-
-
-def _execute(job_id: str, attempt: int) -> str:
-    sessions = session_factory(settings.database_url)
-    with sessions() as session:
-        job = session.get(Job, job_id)
-        graph = session.get(Graph, job.graph_id) if job else None
-        if job is None or graph is None:
-            return "deleted"
-        plan = plans.get(session, graph)
-        values, output_grads = jobs.inputs_from_bytes(job.inputs)
-        batched = job.batched
-    _stage(job_id, attempt, "computing", 0.3)
-    result = evaluate(plan, values, output_grads)
-    output_rows = result.values[plan.outputs]
-    encode = json_floats if batched else (lambda row: json_floats(row)[0])
-    outputs = orjson.dumps({name: encode(row) for name, row in zip(plan.output_ids, output_rows)}).decode()
-    _stage(job_id, attempt, "storing", 0.6)
-    with sessions() as session:
-        stored = jobs.succeed(
-            session, job_id, attempt, outputs, None, result.values, result.grads, chunk_nodes_for(result.batch_size)
-        )
-    return "succeeded" if stored else "no longer ours"
-
-
-def _stage(job_id: str, attempt: int, stage: str, progress: float) -> None:
-    with session_factory(settings.database_url)() as session:
-        jobs.beat(session, job_id, attempt, stage, progress)
-
-
-def _fail(job_id: str, attempt: int, code: str, message: str) -> str:
-    with session_factory(settings.database_url)() as session:
-        jobs.fail(session, job_id, code, message, attempt)
-    return code
-
-
-@contextmanager
-def _heartbeat(job_id: str, attempt: int) -> Iterator[None]:
-    """Beat every HEARTBEAT_INTERVAL while the job runs (the kernels release the GIL)."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(settings.heartbeat_interval):
-            try:
-                with session_factory(settings.database_url)() as session:
-                    if not jobs.beat(session, job_id, attempt):
-                        return
-            except OperationalError:
-                log.warning("heartbeat of job %s missed: database unreachable", job_id)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()

@@ -1,0 +1,107 @@
+"""Running one job, from claim to a terminal state; the Celery task is a thin wrapper around ``run``.
+
+The message only says "go look at job N"; the row decides. A message delivered twice finds
+the job claimed and does nothing; a job whose worker died is taken over once its heartbeat
+is stale (here on redelivery, or by the sweeper).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import orjson
+from sqlalchemy.exc import OperationalError
+
+from service.config import Settings
+from service.graph import evaluate, json_floats
+from service.storage import jobs
+from service.storage.database import session_factory
+from service.storage.models import Graph, Job
+from service.storage.plan_cache import PlanCache
+from service.storage.results import chunk_nodes_for
+
+log = logging.getLogger("gategraph.worker")
+
+
+def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...] = ()) -> str:
+    """Claim and run a job; return what happened.
+
+    ``time_limit_errors``: the exceptions that mean the soft time limit was hit (Celery's).
+    :raise OperationalError: the database is down at claim.
+    """
+    sessions = session_factory(settings.database_url)
+    with sessions() as session:
+        attempt = jobs.claim(session, job_id, jobs.seconds_ago(settings.stale_running_after))
+    if attempt is None:
+        return "not claimable"  # finished, canceled, deleted, or another worker holds it
+    with _heartbeat(settings, job_id, attempt):
+        try:
+            return _execute(settings, job_id, attempt, plans)
+        except time_limit_errors:
+            return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit} s")
+        except MemoryError:
+            return _fail(settings, job_id, attempt, "out_of_memory", "the job needed more memory than the worker has")
+        except OperationalError:
+            log.exception("database error in job %s; the sweeper will retry it", job_id)
+            return "database unreachable"
+        except Exception:  # noqa: BLE001 - a job must end with a reason, whatever happened
+            log.exception("job %s failed", job_id)
+            return _fail(settings, job_id, attempt, "internal_error", "the worker failed while running this job; it has been logged")
+
+
+def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) -> str:
+    sessions = session_factory(settings.database_url)
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        graph = session.get(Graph, job.graph_id) if job else None
+        if job is None or graph is None:
+            return "deleted"
+        plan = plans.get(session, graph)
+        values, output_grads = jobs.inputs_from_bytes(job.inputs)
+        batched = job.batched
+    _stage(settings, job_id, attempt, "computing", 0.3)
+    result = evaluate(plan, values, output_grads)
+    output_rows = json_floats(result.values[plan.outputs])
+    outputs = {name: (row if batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}
+    _stage(settings, job_id, attempt, "storing", 0.6)
+    with sessions() as session:
+        stored = jobs.succeed(
+            session, job_id, attempt, orjson.dumps(outputs).decode(), None, result.values, result.grads, chunk_nodes_for(result.batch_size)
+        )
+    return "succeeded" if stored else "no longer ours"
+
+
+def _stage(settings: Settings, job_id: str, attempt: int, stage: str, progress: float) -> None:
+    with session_factory(settings.database_url)() as session:
+        jobs.beat(session, job_id, attempt, stage, progress)
+
+
+def _fail(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> str:
+    with session_factory(settings.database_url)() as session:
+        jobs.fail(session, job_id, code, message, attempt)
+    return code
+
+
+@contextmanager
+def _heartbeat(settings: Settings, job_id: str, attempt: int) -> Iterator[None]:
+    """Beat every HEARTBEAT_INTERVAL while the job runs (the kernels release the GIL)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(settings.heartbeat_interval):
+            try:
+                with session_factory(settings.database_url)() as session:
+                    if not jobs.beat(session, job_id, attempt):
+                        return
+            except OperationalError:
+                log.warning("heartbeat of job %s missed: database unreachable", job_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
