@@ -8,6 +8,7 @@ every place Celery reads it, is longer than the hard time limit.
 from __future__ import annotations
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from service.config import Settings
 
@@ -51,9 +52,12 @@ def send_job(app: Celery, job_id: str) -> None:
 
 
 def queue_length(app: Celery) -> int:
-    """Messages waiting in the job queue (not counting ones a worker holds)."""
+    """Messages waiting in the job queue (not counting ones a worker holds); 0 if Redis has no such queue."""
     with app.connection_for_read() as connection:
-        return connection.default_channel.queue_declare(app.conf.task_default_queue, passive=True).message_count
+        try:
+            return connection.default_channel.queue_declare(app.conf.task_default_queue, passive=True).message_count
+        except ChannelError:  # never declared, or Redis restarted empty
+            return 0
 
 
 #: The worker's app (``celery -A worker.app worker``); the API makes its own with make_celery.

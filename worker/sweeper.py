@@ -54,7 +54,7 @@ def _loop(celery: Celery) -> None:
         try:
             sweep(celery)
         except Exception:  # noqa: BLE001 - Redis or the database down: try again next time
-            log.warning("sweep failed; retrying in %.0f s", interval, exc_info=True)
+            log.warning("sweep failed; retrying in %g s", interval, exc_info=True)
 
 
 @worker_ready.connect

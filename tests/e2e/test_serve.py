@@ -1,0 +1,76 @@
+"""`gategraph serve`, the README's first command after install: the whole service, embedded, over real HTTP."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url: str, key: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=40) as response:
+        return json.loads(response.read())
+
+
+def processes_using(home: Path, exclude: int) -> list[str]:
+    """Processes started for this GATEGRAPH_HOME (they inherit it, or, like redis, work in it), other than ``exclude``."""
+    marker = f"GATEGRAPH_HOME={home}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ours = marker in (proc / "environ").read_bytes().split(b"\0") or os.readlink(proc / "cwd") == str(home)
+            if int(proc.name) != exclude and ours:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append(f"{os.readlink(proc / 'exe')} {command}")
+        except OSError:
+            continue
+    return found
+
+
+def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
+    port = free_port()
+    env = {**os.environ, "GATEGRAPH_HOME": str(tmp_path), "PORT": str(port)}
+    for name in ("DATABASE_URL", "BROKER_URL"):
+        env.pop(name, None)
+    log = (tmp_path / "serve.log").open("w+")
+    serve = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        key, deadline = None, time.monotonic() + 90
+        while key is None and time.monotonic() < deadline:
+            match = re.search(r"\(shown once\): (gg_\S+)", (tmp_path / "serve.log").read_text())
+            key = match.group(1) if match else time.sleep(0.3)
+            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+        assert key, (tmp_path / "serve.log").read_text()
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):  # gunicorn binds shortly after the key is printed
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        job = call(base + "/v1/jobs", key, {"graph": example["graph"], "inputs": example["inputs"]})
+        done = call(f"{base}/v1/jobs/{job['id']}?wait=30", key)
+        assert done["status"] == "succeeded" and done["outputs"] == {"f": -12.0}
+        nodes = call(f"{base}/v1/jobs/{job['id']}/nodes", key)["items"]
+        assert {n["id"]: n["grad"] for n in nodes} == {k: v["grad"] for k, v in example["expected"]["nodes"].items()}
+        running = " ".join(processes_using(tmp_path, serve.pid))
+        assert "redis-server" in running and "gunicorn" in running and "celery" in running, running
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+    time.sleep(1)
+    assert processes_using(tmp_path, serve.pid) == []  # redis, gunicorn and the worker all stopped
