@@ -33,8 +33,8 @@ class Settings:
     max_cells: int = 20_000_000  # MAX_CELLS (nodes x batch size)
     max_page: int = 10_000  # MAX_PAGE: largest ?limit= of a list
     max_wait: int = 30  # MAX_WAIT: largest ?wait= in seconds
-    job_soft_time_limit: int = 300  # JOB_SOFT_TIME_LIMIT seconds: the job fails with "time_limit"
-    job_time_limit: int = 330  # JOB_TIME_LIMIT seconds: the worker child is killed
+    job_soft_time_limit: float = 300.0  # JOB_SOFT_TIME_LIMIT seconds: the job fails with "time_limit"
+    job_time_limit: float = 330.0  # JOB_TIME_LIMIT seconds: the worker child is killed
     visibility_timeout: int = 600  # VISIBILITY_TIMEOUT seconds: unacknowledged messages come back
     heartbeat_interval: float = 5.0  # HEARTBEAT_INTERVAL seconds between a running job's heartbeats
     stale_running_after: float = 60.0  # STALE_RUNNING_AFTER seconds without heartbeat: the worker is gone

@@ -76,8 +76,8 @@ def settings(database_url, queue_name, tmp_path) -> Settings:
 def make_app():
     from service.app import create_app
 
-    def build(settings: Settings, **changes):
-        return create_app(replace(settings, **changes))
+    def build(settings: Settings, check_migrations: bool = True, **changes):
+        return create_app(replace(settings, **changes), check_migrations=check_migrations)
 
     return build
 

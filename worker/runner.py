@@ -40,7 +40,7 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
         try:
             return _execute(settings, job_id, attempt, plans)
         except time_limit_errors:
-            return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit} s")
+            return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit:g} s (JOB_SOFT_TIME_LIMIT)")
         except MemoryError:
             return _fail(settings, job_id, attempt, "out_of_memory", "the job needed more memory than the worker has")
         except OperationalError:

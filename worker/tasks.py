@@ -5,6 +5,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
+from service.graph.engine import warm_up
 from service.storage.database import dispose_all
 from service.storage.plan_cache import PlanCache
 
@@ -17,8 +18,9 @@ plans = PlanCache(settings.plan_cache_size)
 
 @worker_process_init.connect
 def _fresh_connections(**_kwargs) -> None:
-    """A forked pool child must not share the parent's pooled database connections."""
+    """A forked pool child must not share the parent's pooled database connections; load the kernels now."""
     dispose_all()
+    warm_up()
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=30)

@@ -62,3 +62,13 @@ def backward(plan: Plan, values: np.ndarray, grads: np.ndarray) -> None:
         kernels.backward_one(*args, values.reshape(-1), grads.reshape(-1), scratch)
     else:
         kernels.backward_batch(*args, values, grads, scratch)
+
+
+def warm_up() -> None:
+    """Load (or compile) every kernel now, so a worker's first job does not pay for it."""
+    from .schemas import load_graph
+
+    plan = load_graph({"inputs": ["a", "b"], "gates": [{"id": "p", "op": "mul", "inputs": ["a", "b", "a"]},
+                                                       {"id": "s", "op": "add", "inputs": ["p", "b"]}]})
+    evaluate(plan, np.ones((2, 1)))
+    evaluate(plan, np.ones((2, 2)))

@@ -88,3 +88,10 @@ def test_stale_schema_refuses_to_start(tmp_path):
 
     with pytest.raises(SchemaOutOfDate, match="gategraph db upgrade"):
         create_app(Settings(home=str(tmp_path), database_url=f"sqlite:///{tmp_path / 'empty.sqlite'}"))
+
+
+def test_database_down_is_503_with_retry_after(settings, make_app, keys):
+    app = make_app(settings, check_migrations=False, database_url="postgresql://postgres@127.0.0.1:1/none")
+    r = app.test_client().get("/v1/graphs", headers={"Authorization": f"Bearer {keys['acme']}"})
+    body = assert_problem(r, 503, "database")
+    assert r.headers["Retry-After"] and "127.0.0.1" not in body["detail"]
