@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from service.graph.engine import warm_up
 from service.storage.database import dispose_all
+from service.storage.migrate import SchemaOutOfDate, check_schema
 from service.storage.plan_cache import PlanCache
 
 from .app import TASK_NAME, app
@@ -14,6 +15,15 @@ from .runner import run
 
 settings = app.gategraph_settings
 plans = PlanCache(settings.plan_cache_size)
+
+
+@worker_init.connect
+def _refuse_an_old_schema(**_kwargs) -> None:
+    """Like the API, the worker will not run against a schema its code does not match."""
+    try:
+        check_schema(settings.database_url)
+    except SchemaOutOfDate as exc:
+        raise SystemExit(f"gategraph worker: {exc}") from None
 
 
 @worker_process_init.connect
