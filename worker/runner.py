@@ -15,7 +15,8 @@ import orjson
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
-from service.graph import evaluate, json_floats
+from service.graph import evaluate, json_float, json_floats
+from service.graph.gradcheck import check_gradients
 from service.storage import jobs
 from service.storage.database import session_factory
 from service.storage.models import Graph, Job
@@ -60,16 +61,19 @@ def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) ->
             return "deleted"
         plan = plans.get(session, graph)
         values, output_grads = jobs.inputs_from_bytes(job.inputs)
-        batched = job.batched
+        batched, wants_check = job.batched, job.check_gradients
     _stage(settings, job_id, attempt, "computing", 0.3)
     result = evaluate(plan, values, output_grads)
     output_rows = json_floats(result.values[plan.outputs])
-    outputs = {name: (row if batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}
+    outputs = orjson.dumps({name: (row if batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}).decode()
+    check = None
+    if wants_check:
+        _stage(settings, job_id, attempt, "checking", 0.5)
+        report = check_gradients(plan, values, output_grads, result.grads).as_dict()
+        check = orjson.dumps({k: json_float(v) if isinstance(v, float) else v for k, v in report.items()}).decode()
     _stage(settings, job_id, attempt, "storing", 0.6)
     with sessions() as session:
-        stored = jobs.succeed(
-            session, job_id, attempt, orjson.dumps(outputs).decode(), None, result.values, result.grads, chunk_nodes_for(result.batch_size)
-        )
+        stored = jobs.succeed(session, job_id, attempt, outputs, check, result.values, result.grads, chunk_nodes_for(result.batch_size))
     return "succeeded" if stored else "no longer ours"
 
 

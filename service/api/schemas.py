@@ -71,10 +71,13 @@ class ErrorBodySchema(Schema):
 
 
 class GradientCheckSchema(Schema):
+    """Gradients against central finite differences, for up to 64 inputs and 16 batch columns."""
+
     inputs_checked = fields.Integer(required=True)
-    max_abs_error = fields.Float(required=True)
-    max_rel_error = fields.Float(required=True)
-    node = fields.String(allow_none=True, required=True)
+    columns_checked = fields.Integer(required=True)
+    max_abs_error = fields.Raw(required=True, metadata=NUMBER_OR_STRING)
+    max_rel_error = fields.Raw(required=True, metadata=NUMBER_OR_STRING)
+    node = fields.String(allow_none=True, required=True, metadata={"description": "The input with the largest relative error."})
 
 
 class JobSchema(Schema):
@@ -85,7 +88,7 @@ class JobSchema(Schema):
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     started_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     finished_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
-    stage = fields.String(allow_none=True, metadata={"description": "While running: loading, computing or storing."})
+    stage = fields.String(allow_none=True, metadata={"description": "While running: loading, computing, checking or storing."})
     progress = fields.Float(allow_none=True, metadata={"description": "While running: fraction done, 0 to 1."})
     attempts = fields.Integer(metadata={"description": "How many times a worker has started this job."})
     outputs = fields.Dict(keys=fields.String(), values=fields.Raw(metadata=VALUE), allow_none=True, required=True)

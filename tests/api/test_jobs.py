@@ -214,3 +214,17 @@ def test_broker_down_still_accepts_and_the_job_waits_for_the_sweeper(settings, m
     with session_factory(settings.database_url)() as session:
         row = session.get(Job, r.get_json()["id"])
         assert row.status == "queued" and row.enqueued_at is None  # the sweeper's cue
+
+
+def test_gradient_check_is_reported(client, graph_id, example, settings):
+    job = submit(client, graph_id, {"inputs": example["inputs"], "check_gradients": True}).get_json()
+    assert job["gradient_check"] is None
+    complete(settings, job["id"])
+    check = client.get(f"/v1/jobs/{job['id']}").get_json()["gradient_check"]
+    assert check["inputs_checked"] == 3 and check["max_rel_error"] < 1e-6 and check["node"] in ("x", "y", "z")
+
+
+def test_no_gradient_check_unless_asked(client, graph_id, example, settings):
+    job = submit(client, graph_id, {"inputs": example["inputs"]}).get_json()
+    complete(settings, job["id"])
+    assert "gradient_check" not in client.get(f"/v1/jobs/{job['id']}").get_json()
