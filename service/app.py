@@ -1,8 +1,6 @@
 """The app factory: configuration, error handling, blueprints, and the OpenAPI document."""
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 from flask_smorest import Api
 
@@ -11,8 +9,10 @@ from service.storage.migrate import check_schema
 from service.storage.plan_cache import PlanCache
 from worker.app import make_celery
 
-from .api import graphs, health, jobs, nodes
+from . import logs
+from .api import graphs, health, jobs, metrics, nodes
 from .api.context import close_db
+from .api.requests import register_request_ids
 from .api.problems import from_http_exception, problem_response, register
 from .api.schemas import ProblemSchema
 
@@ -48,11 +48,18 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     )
-    app.extensions["gategraph"] = {"plans": PlanCache(settings.plan_cache_size), "celery": make_celery(settings)}
+    celery = make_celery(settings)
+    app.extensions["gategraph"] = {
+        "plans": PlanCache(settings.plan_cache_size),
+        "celery": celery,
+        "metrics": metrics.state_registry(settings.database_url, celery),
+    }
     api = ProblemApi(app)
     for blueprint in (health.blp, graphs.blp, jobs.blp, nodes.blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(metrics.blp)
     register(app)
+    register_request_ids(app)
     app.teardown_appcontext(close_db)
-    logging.getLogger("gategraph").setLevel(settings.log_level)
+    logs.configure(settings.log_level)
     return app

@@ -44,6 +44,7 @@ class Settings:
     diagram_max_nodes: int = 300  # DIAGRAM_MAX_NODES
     plan_cache_size: int = 16  # PLAN_CACHE_SIZE: compiled plans kept per process
     log_level: str = "INFO"  # LOG_LEVEL
+    worker_metrics_port: int = 0  # WORKER_METRICS_PORT: the worker's own /metrics (0: none)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

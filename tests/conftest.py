@@ -140,3 +140,11 @@ def example() -> dict:
     if not path.exists():
         path = Path(__file__).parent / "data" / "cs231n.json"
     return json.loads(path.read_text())
+
+
+# CI runs are reproducible: Hypothesis explores the same examples every run there.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

@@ -40,11 +40,12 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def send_job(app: Celery, job_id: str) -> None:
+def send_job(app: Celery, job_id: str, request_id: str | None = None) -> None:
     """Publish "go look at job N"; raises if the broker cannot be reached after a short retry."""
     app.send_task(
         TASK_NAME,
         args=[job_id],
+        kwargs={"request_id": request_id} if request_id else {},
         queue=app.conf.task_default_queue,
         retry=True,
         retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},

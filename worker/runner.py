@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -22,6 +23,8 @@ from service.storage.database import session_factory
 from service.storage.models import Graph, Job
 from service.storage.plan_cache import PlanCache
 from service.storage.results import chunk_nodes_for
+
+from . import metrics
 
 log = logging.getLogger("gategraph.worker")
 
@@ -39,7 +42,10 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
         return "not claimable"  # finished, canceled, deleted, or another worker holds it
     with _heartbeat(settings, job_id, attempt):
         try:
-            return _execute(settings, job_id, attempt, plans)
+            outcome = _execute(settings, job_id, attempt, plans)
+            if outcome == "succeeded":
+                metrics.JOBS_ENDED.labels("succeeded").inc()
+            return outcome
         except time_limit_errors:
             return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit:g} s (JOB_SOFT_TIME_LIMIT)")
         except MemoryError:
@@ -54,6 +60,7 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
 
 def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) -> str:
     sessions = session_factory(settings.database_url)
+    timer = _StageTimer(settings, job_id, attempt)
     with sessions() as session:
         job = session.get(Job, job_id)
         graph = session.get(Graph, job.graph_id) if job else None
@@ -62,29 +69,51 @@ def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) ->
         plan = plans.get(session, graph)
         values, output_grads = jobs.inputs_from_bytes(job.inputs)
         batched, wants_check = job.batched, job.check_gradients
-    _stage(settings, job_id, attempt, "computing", 0.3)
+    timer.next("computing", 0.3)
     result = evaluate(plan, values, output_grads)
     output_rows = json_floats(result.values[plan.outputs])
     outputs = orjson.dumps({name: (row if batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}).decode()
     check = None
     if wants_check:
-        _stage(settings, job_id, attempt, "checking", 0.5)
+        timer.next("checking", 0.5)
         report = check_gradients(plan, values, output_grads, result.grads).as_dict()
         check = orjson.dumps({k: json_float(v) if isinstance(v, float) else v for k, v in report.items()}).decode()
-    _stage(settings, job_id, attempt, "storing", 0.6)
+    timer.next("storing", 0.6)
+    chunk_nodes = chunk_nodes_for(result.batch_size)
     with sessions() as session:
-        stored = jobs.succeed(session, job_id, attempt, outputs, check, result.values, result.grads, chunk_nodes_for(result.batch_size))
-    return "succeeded" if stored else "no longer ours"
+        stored = jobs.succeed(session, job_id, attempt, outputs, check, result.values, result.grads, chunk_nodes)
+    timer.next(None, 1.0)
+    if not stored:
+        return "no longer ours"
+    metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
+    metrics.RESULT_NODES.inc(plan.n_nodes)
+    log.info("job succeeded", extra={"nodes": plan.n_nodes, "batch_size": result.batch_size, "stages": timer.seconds})
+    return "succeeded"
 
 
-def _stage(settings: Settings, job_id: str, attempt: int, stage: str, progress: float) -> None:
-    with session_factory(settings.database_url)() as session:
-        jobs.beat(session, job_id, attempt, stage, progress)
+class _StageTimer:
+    """Moves a job from stage to stage: records the stage on the row and its duration in metrics."""
+
+    def __init__(self, settings: Settings, job_id: str, attempt: int):
+        self.settings, self.job_id, self.attempt = settings, job_id, attempt
+        self.stage, self.started = "loading", time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def next(self, stage: str | None, progress: float) -> None:
+        now = time.perf_counter()
+        self.seconds[self.stage] = round(now - self.started, 6)
+        metrics.STAGE_SECONDS.labels(self.stage).observe(now - self.started)
+        self.stage, self.started = stage, now
+        if stage is not None:
+            with session_factory(self.settings.database_url)() as session:
+                jobs.beat(session, self.job_id, self.attempt, stage, progress)
 
 
 def _fail(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> str:
     with session_factory(settings.database_url)() as session:
-        jobs.fail(session, job_id, code, message, attempt)
+        if jobs.fail(session, job_id, code, message, attempt):
+            metrics.JOBS_ENDED.labels("failed").inc()
+            log.warning("job failed: %s", code, extra={"code": code})
     return code
 
 

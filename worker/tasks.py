@@ -1,10 +1,13 @@
 """The Celery task: a thin wrapper around ``worker.runner.run``."""
 from __future__ import annotations
 
+import os
+
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_init, worker_process_init
 from sqlalchemy.exc import OperationalError
 
+from service import logs
 from service.graph.engine import warm_up
 from service.storage.database import dispose_all
 from service.storage.migrate import SchemaOutOfDate, check_schema
@@ -24,18 +27,31 @@ def _refuse_an_old_schema(**_kwargs) -> None:
         check_schema(settings.database_url)
     except SchemaOutOfDate as exc:
         raise SystemExit(f"gategraph worker: {exc}") from None
+    logs.configure(settings.log_level)
+    if settings.worker_metrics_port:
+        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = None
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the pool children's numbers, not just this process's
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        start_http_server(settings.worker_metrics_port, registry=registry) if registry else start_http_server(settings.worker_metrics_port)
 
 
 @worker_process_init.connect
 def _fresh_connections(**_kwargs) -> None:
     """A forked pool child must not share the parent's pooled database connections; load the kernels now."""
     dispose_all()
+    logs.configure(settings.log_level)
     warm_up()
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=30)
-def run_job(self, job_id: str) -> str:  # noqa: ANN001
+def run_job(self, job_id: str, request_id: str | None = None) -> str:  # noqa: ANN001
     """Run one job to a terminal state; retried while the database is unreachable."""
+    logs.job_id.set(job_id)
+    logs.request_id.set(request_id)
     try:
         return run(settings, job_id, plans, (SoftTimeLimitExceeded,))
     except OperationalError as exc:

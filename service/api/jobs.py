@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -109,7 +109,7 @@ def _accept(graph_id: str, plan: Plan, data: dict[str, Any], key: str | None, di
 
 def _enqueue(job: Job) -> None:
     try:
-        send_job(extension("celery"), job.id)
+        send_job(extension("celery"), job.id, g.get("request_id"))
     except Exception:  # noqa: BLE001 - the job is safe in the database; the sweeper sends it later
         log.warning("could not enqueue job %s now; the sweeper will send it", job.id, exc_info=True)
         return
