@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,7 +94,11 @@ def serve(settings: Settings, workers: int = 2) -> None:
         upgrade(settings.database_url)
         with session_factory(settings.database_url)() as session:
             key = create_key(session, "local", label="gategraph serve")
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "BROKER_URL": settings.broker_url, "GATEGRAPH_HOME": str(home)}
+        metrics_dir = home / "metrics"  # prometheus-client multiprocess mode: API and worker numbers in one /metrics
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env = {**os.environ, "DATABASE_URL": settings.database_url, "BROKER_URL": settings.broker_url,
+               "GATEGRAPH_HOME": str(home), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         python = sys.executable
         supervisor.start("worker", [python, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO",
                                     "--concurrency", str(workers), "-Q", settings.queue], env)

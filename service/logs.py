@@ -23,13 +23,25 @@ class _ContextIds(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test's capture, a reopened stream)."""
+
+    @property
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 def configure(level: str = "INFO") -> None:
     """JSON lines on stderr for the ``gategraph`` loggers (idempotent)."""
     logger = logging.getLogger("gategraph")
     logger.setLevel(level)
     if any(getattr(h, "_gategraph", False) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{message}{request_id}{job_id}", style="{",
                                        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     handler.addFilter(_ContextIds())
