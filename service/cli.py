@@ -1,8 +1,10 @@
 """The `gategraph` command: run the service, manage the schema and API keys."""
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -91,6 +93,134 @@ def keys_revoke(key_id: str) -> None:
         if not revoke_key(session, key_id):
             raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked {key_id}")
+
+
+# The client side, for scripts: talks to a running service over HTTP.
+
+_url = click.option("--url", envvar="GATEGRAPH_URL", default="http://127.0.0.1:8000", show_default=True,
+                    help="The service (env GATEGRAPH_URL).")
+_key = click.option("--key", envvar="GATEGRAPH_API_KEY", required=True, help="An API key (env GATEGRAPH_API_KEY).")
+
+
+def _client(url: str, key: str):  # noqa: ANN202
+    from service.client import Client
+
+    return Client(url, key)
+
+
+def _echo_json(value) -> None:  # noqa: ANN001
+    click.echo(json.dumps(value, indent=2))
+
+
+@main.command()
+@click.argument("graph_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--inputs", "inputs_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON (an object of input: value, or {inputs, output_grads}) or CSV (one column per input, a row per assignment).")
+@click.option("--check-gradients", is_flag=True, help="Also compare gradients with finite differences.")
+@click.option("--wait", is_flag=True, help="Wait for the job to end, with a progress bar; exit 1 if it fails.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@_url
+@_key
+def submit(graph_file: Path, inputs_file: Path, check_gradients: bool, wait: bool, timeout: float | None, url: str, key: str) -> None:
+    """Submit GRAPH_FILE (a definition, or a graph id in a .txt file) with the inputs of --inputs."""
+    from service.cliio import read_graph, read_inputs
+
+    inputs, output_grads = read_inputs(inputs_file)
+    client = _client(url, key)
+    job = _api(lambda: client.submit(read_graph(graph_file), inputs, output_grads, check_gradients))
+    if not wait:
+        _echo_json(job)
+        return
+    _finish(client, job["id"], timeout)
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--wait", is_flag=True, help="Wait for the job to end, with a progress bar; exit 1 if it fails.")
+@click.option("--timeout", type=float, default=None)
+@_url
+@_key
+def status(job_id: str, wait: bool, timeout: float | None, url: str, key: str) -> None:
+    """Show a job (exit 1 if it failed or was canceled)."""
+    client = _client(url, key)
+    if wait:
+        _finish(client, job_id, timeout)
+        return
+    job = _api(lambda: client.job(job_id))
+    _echo_json(job)
+    if job["status"] in ("failed", "canceled"):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@_url
+@_key
+def nodes(job_id: str, fmt: str, url: str, key: str) -> None:
+    """Print every node of a succeeded job: JSON lines, or CSV (id,kind,op,value,grad; batches as one row per item)."""
+    from service.cliio import write_nodes
+
+    client = _client(url, key)
+    _api(lambda: write_nodes(client.nodes(job_id), fmt, sys.stdout))
+
+
+@main.command()
+@click.argument("job_id")
+@click.option("-n", "count", default=10, show_default=True, help="How many nodes.")
+@_url
+@_key
+def top(job_id: str, count: int, url: str, key: str) -> None:
+    """The nodes the loss is most sensitive to: largest |gradient| first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    items = _api(lambda: _client(url, key).top(job_id, count))
+    table = Table("node", "kind", "value", "grad")
+    for item in items:
+        table.add_row(item["id"], item.get("op") or item["kind"], str(item["value"]), str(item["grad"]))
+    Console().print(table)
+
+
+def _finish(client, job_id: str, timeout: float | None) -> None:  # noqa: ANN001
+    """Wait with a progress bar; print the job; exit 1 unless it succeeded."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("job {task.fields[job]} [bold]{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task("queued", total=1.0, job=job_id[:8])
+
+        def show(job: dict) -> None:
+            label = job["status"] + (f" ({job['stage']})" if job.get("stage") else "")
+            bar.update(task, description=label, completed=job.get("progress") or (1.0 if job["status"] == "succeeded" else 0.0))
+
+        try:
+            job = _api(lambda: client.wait(job_id, timeout, show))
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc)) from None
+    _echo_json(job)
+    if job["status"] != "succeeded":
+        raise SystemExit(1)
+
+
+def _stderr_console():  # noqa: ANN202
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _api(call):  # noqa: ANN001, ANN202
+    """Run a client call; an error answer or an unreachable service becomes a one-line CLI error."""
+    import requests
+
+    from service.client import ApiError
+
+    try:
+        return call()
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    except requests.ConnectionError as exc:
+        raise click.ClickException(f"cannot reach the service: {exc}") from None
 
 
 if __name__ == "__main__":

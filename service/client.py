@@ -1,0 +1,153 @@
+"""A small Python client of the gategraph API, for other services and for the `gategraph` CLI.
+
+- Every submission carries an ``Idempotency-Key`` (one per call, reused by its retries), so a
+  retry after a network error never creates a second job.
+- Requests are retried with exponential backoff on connection errors, 429 and 503, honouring
+  ``Retry-After``.
+- ``wait`` long-polls ``GET /v1/jobs/{id}?wait=`` until the job ends or the timeout passes.
+- ``node_arrays`` pages through a job's nodes into NumPy arrays.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import requests
+
+TERMINAL = ("succeeded", "failed", "canceled")
+RETRY_STATUSES = (429, 502, 503, 504)
+
+
+class ApiError(Exception):
+    """An error answer from the service; ``problem`` is its RFC 9457 body."""
+
+    def __init__(self, status: int, problem: dict[str, Any]):
+        self.status, self.problem = status, problem
+        errors = "; ".join(f"{e['path']}: {e['message']}" for e in problem.get("errors", [])[:5])
+        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}" + (f" ({errors})" if errors else ""))
+
+
+class Client:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 60.0, retries: int = 5, backoff: float = 0.5,
+                 session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.session = session or requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    # graphs
+    def create_graph(self, definition: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/v1/graphs", json=definition)
+
+    def get_graph(self, graph_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/graphs/{graph_id}")
+
+    def delete_graph(self, graph_id: str) -> None:
+        self._call("DELETE", f"/v1/graphs/{graph_id}")
+
+    # jobs
+    def submit(self, graph: str | dict[str, Any], inputs: dict[str, Any], output_grads: dict[str, Any] | None = None,
+               check_gradients: bool = False, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Submit a job on a stored graph (its id) or on a definition (stored in the same call)."""
+        body: dict[str, Any] = {"inputs": inputs}
+        if output_grads is not None:
+            body["output_grads"] = output_grads
+        if check_gradients:
+            body["check_gradients"] = True
+        if isinstance(graph, str):
+            path = f"/v1/graphs/{graph}/jobs"
+        else:
+            path, body = "/v1/jobs", {"graph": graph, **body}
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return self._call("POST", path, json=body, headers=headers)
+
+    def job(self, job_id: str, wait: float = 0) -> dict[str, Any]:
+        return self._call("GET", f"/v1/jobs/{job_id}", params={"wait": wait} if wait else None, timeout=self.timeout + wait)
+
+    def wait(self, job_id: str, timeout: float | None = None, on_update: Callable[[dict], None] | None = None) -> dict[str, Any]:
+        """The job once it has ended. :raise TimeoutError: still running after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 30.0 if deadline is None else deadline - time.monotonic()
+            job = self.job(job_id, wait=max(0.0, min(30.0, left)))
+            if on_update:
+                on_update(job)
+            if job["status"] in TERMINAL:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def delete_job(self, job_id: str) -> None:
+        self._call("DELETE", f"/v1/jobs/{job_id}")
+
+    # nodes
+    def nodes(self, job_id: str, order: str = "index", page_size: int = 10_000, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every node of a succeeded job (or the first ``limit``), page by page."""
+        cursor, given = None, 0
+        while True:
+            size = page_size if limit is None else min(page_size, limit - given)
+            params = {"limit": size, "order": order, **({"cursor": cursor} if cursor else {})}
+            page = self._call("GET", f"/v1/jobs/{job_id}/nodes", params=params)
+            yield from page["items"]
+            given += len(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None or (limit is not None and given >= limit):
+                return
+
+    def node(self, job_id: str, node_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/jobs/{job_id}/nodes/{node_id}")
+
+    def top(self, job_id: str, n: int = 10) -> list[dict[str, Any]]:
+        """The n nodes with the largest |gradient|."""
+        return list(self.nodes(job_id, order="-abs_grad", page_size=n, limit=n))
+
+    def node_arrays(self, job_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(ids, values, grads): arrays of shape (n_nodes,), or (n_nodes, B) for a batch; non-finite as floats."""
+        ids, values, grads = [], [], []
+        for item in self.nodes(job_id):
+            ids.append(item["id"])
+            values.append(item["value"])
+            grads.append(item["grad"])
+        return ids, _floats(values), _floats(grads)
+
+    # transport
+    def _call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
+            except requests.ConnectionError:
+                if attempt == self.retries:
+                    raise
+                time.sleep(self.backoff * 2**attempt)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                time.sleep(_retry_after(response, self.backoff * 2**attempt))
+                continue
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, _problem(response))
+            return response.json() if response.content else None
+        raise AssertionError("unreachable")
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    try:
+        return min(float(response.headers["Retry-After"]), 30.0)
+    except (KeyError, ValueError):
+        return default
+
+
+def _problem(response: requests.Response) -> dict[str, Any]:
+    try:
+        return response.json()
+    except ValueError:
+        return {"title": response.reason, "detail": response.text[:200]}
+
+
+def _floats(items: list[Any]) -> np.ndarray:
+    """JSON numbers and "Infinity"/"-Infinity"/"NaN" strings as a float64 array."""
+    return np.array(items, dtype=object).astype(np.float64)
