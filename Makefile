@@ -12,6 +12,10 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	@# Graphviz's dot draws the job diagrams; Debian's package, when this machine can install it
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q graphviz >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null; }; }; } || \
+	  echo "note: Graphviz (dot) is not installed: job diagrams will answer 503 until it is"
 	touch $(STAMP)
 
 install: $(STAMP)

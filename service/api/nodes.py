@@ -5,19 +5,26 @@ from typing import Any
 
 import numpy as np
 from flask import Response
+from marshmallow import Schema, fields, validate
 
 from service.graph import Problem
+from service.diagram import GraphvizMissing, circuit_dot, render_svg
 from service.graph.structure import id_problem
 from service.storage.graphs import find_node, node_rows, node_rows_at
 from service.storage.models import SUCCEEDED, Graph, Job
+from service.storage.jobs import inputs_from_bytes
 from service.storage.results import read_all_results, read_results
 
-from .context import db, require_key, tenant_job
+from .context import db, plan_cache, require_key, settings, tenant_job
 from .parser import ApiBlueprint
 from .paging import page_limit
 from .problems import ApiProblem, invalid
 from .render import decode_cursor, encode_cursor, json_response, node_items
 from .schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
+
+class DiagramArgsSchema(Schema):
+    item = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={"description": "Which assignment of a batch to draw."})
+
 
 blp = ApiBlueprint("nodes", __name__, url_prefix="/v1/jobs", description="The value and gradient of every node of a succeeded job.")
 blp.before_request(require_key)
@@ -84,3 +91,27 @@ def get_node(job_id: Any, node_id: str) -> Response:
     ids, codes = node_rows(db(), graph, number, number + 1)
     values, grads = read_results(db(), job, number, number + 1)
     return json_response(node_items(ids, codes, values, grads, job.batched)[0])
+
+
+@blp.route("/<uuid:job_id>/diagram.svg", methods=["GET"])
+@blp.arguments(DiagramArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, description="An SVG picture of the circuit.", content_type="image/svg+xml")
+@blp.alt_response(422, schema=ProblemSchema, description="The graph is larger than DIAGRAM_MAX_NODES.")
+def diagram(args: dict[str, Any], job_id: Any) -> Response:
+    """The circuit with every wire's value (green) and gradient (red), for one batch item (``?item=``)."""
+    job, graph = _finished_job(job_id)
+    most = settings().diagram_max_nodes
+    if graph.n_nodes > most:
+        detail = f"the graph has {graph.n_nodes} nodes; diagrams are drawn up to DIAGRAM_MAX_NODES={most}"
+        raise ApiProblem(422, "Graph too large to draw", detail, type_="diagram-too-large")
+    item = args["item"]
+    if item >= job.batch_size:
+        raise invalid([Problem("item", f"must be below the batch size {job.batch_size}")], "query string")
+    values, grads = read_all_results(db(), job)
+    _, output_grads = inputs_from_bytes(job.inputs)
+    plan = plan_cache().get(db(), graph)
+    try:
+        svg = render_svg(circuit_dot(plan, values[:, item], grads[:, item], output_grads[:, item]))
+    except GraphvizMissing as exc:
+        raise ApiProblem(503, "Service unavailable", str(exc), type_="graphviz-missing") from None
+    return Response(svg, mimetype="image/svg+xml")
