@@ -9,7 +9,7 @@ from service.storage.migrate import check_schema
 from service.storage.plan_cache import PlanCache
 from worker.app import make_celery
 
-from . import logs
+from . import logs, web
 from .api import graphs, health, jobs, metrics, nodes
 from .api.context import close_db
 from .api.requests import register_request_ids
@@ -31,7 +31,8 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     settings = settings or Settings.from_env()
     if check_migrations:
         check_schema(settings.database_url)
-    app = Flask("gategraph")
+    app = Flask("gategraph", static_folder=None)  # static files belong to the web blueprint
+    app.json.sort_keys = False  # the page shows definitions in the order people write them
     app.config.update(
         GATEGRAPH=settings,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     for blueprint in (health.blp, graphs.blp, jobs.blp, nodes.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(metrics.blp)
+    app.register_blueprint(web.blp)
     register(app)
     register_request_ids(app)
     app.teardown_appcontext(close_db)
