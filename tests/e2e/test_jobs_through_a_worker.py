@@ -111,3 +111,24 @@ def test_job_accepted_while_the_broker_was_unreachable_is_sent_by_the_sweeper(se
     start_worker()  # its sweeper finds the job that has no message, and sends one
     done = wait_for(cut_off, job["id"], 60)
     assert done["status"] == "succeeded" and done["outputs"] == {"f": -12.0}
+
+
+def test_a_long_job_reports_its_stage_and_progress(api, start_worker):
+    import time
+
+    start_worker()
+    n = 300_000
+    gates = [{"id": "g0", "op": "add", "inputs": ["x", "y"]}] + [{"id": f"g{i}", "op": "mul", "inputs": [f"g{i - 1}", "y"]} for i in range(1, n)]
+    job = api.post("/v1/jobs", json={"graph": {"inputs": ["x", "y"], "gates": gates}, "inputs": {"x": 1, "y": 1}}).get_json()
+    seen = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        body = api.get(f"/v1/jobs/{job['id']}").get_json()
+        if body["status"] == "running":
+            assert body["stage"] in ("loading", "computing", "storing") and 0 <= body["progress"] < 1
+            seen.add(body["stage"])
+        if body["status"] == "succeeded":
+            break
+        time.sleep(0.02)
+    assert body["status"] == "succeeded" and "stage" not in body
+    assert seen, "never saw the job running"
