@@ -13,7 +13,7 @@ from service.graph.structure import id_problem
 from service.storage.graphs import find_node, node_rows, node_rows_at
 from service.storage.models import SUCCEEDED, Graph, Job
 from service.storage.jobs import inputs_from_bytes
-from service.storage.results import read_all_results, read_results
+from service.storage.results import read_results
 
 from .context import db, plan_cache, require_key, settings, tenant_job
 from .parser import ApiBlueprint
@@ -52,7 +52,7 @@ def list_nodes(args: dict[str, Any], job_id: Any) -> Response:
     if start < 0:
         raise invalid([Problem("cursor", "is not a cursor this service gave out")], "query string")
     if args["order"] == "-abs_grad":
-        values, grads, numbers = _ranked(job, start, limit)
+        values, grads, numbers = _ranked(job, graph.n_nodes, start, limit)
         ids, codes = node_rows_at(db(), graph, numbers)
     else:
         stop = min(start + limit, graph.n_nodes)
@@ -65,9 +65,9 @@ def list_nodes(args: dict[str, Any], job_id: Any) -> Response:
     return json_response({"items": node_items(ids, codes, values, grads, job.batched), "next_cursor": cursor})
 
 
-def _ranked(job: Job, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch (NaN first, ties by index)."""
-    values, grads = read_all_results(db(), job)
+    values, grads = read_results(db(), job, 0, n_nodes)
     score = np.abs(grads).max(axis=1)
     score[np.isnan(score)] = np.inf
     n, wanted = score.size, min(start + limit, score.size)
@@ -107,7 +107,7 @@ def diagram(args: dict[str, Any], job_id: Any) -> Response:
     item = args["item"]
     if item >= job.batch_size:
         raise invalid([Problem("item", f"must be below the batch size {job.batch_size}")], "query string")
-    values, grads = read_all_results(db(), job)
+    values, grads = read_results(db(), job, 0, graph.n_nodes)
     _, output_grads = inputs_from_bytes(job.inputs)
     plan = plan_cache().get(db(), graph)
     try:

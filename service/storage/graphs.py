@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from service.graph import Plan
 from service.graph.serialize import node_codes, plan_from_bytes, plan_to_bytes
 
+from .chunks import chunk_rows
 from .models import Graph, GraphBucket, GraphChunk
 
 CHUNK_NODES = 16_384
@@ -72,15 +73,9 @@ def find_node(session: Session, graph: Graph, node_id: str) -> int | None:
 
 def node_rows(session: Session, graph: Graph, start: int, stop: int) -> tuple[list[str], np.ndarray]:
     """Ids and kind codes of nodes ``start`` to ``stop`` (exclusive), from the chunks that hold them."""
-    first, last = start // CHUNK_NODES, (stop - 1) // CHUNK_NODES
-    rows = session.execute(
-        select(GraphChunk.ids, GraphChunk.codes)
-        .where(GraphChunk.graph_id == graph.id, GraphChunk.chunk.between(first, last))
-        .order_by(GraphChunk.chunk)
-    ).all()
+    rows, lo = chunk_rows(session, GraphChunk, GraphChunk.graph_id == graph.id, start, stop, CHUNK_NODES, GraphChunk.ids, GraphChunk.codes)
     ids = [i for row in rows for i in orjson.loads(row.ids)]
     codes = np.frombuffer(b"".join(row.codes for row in rows), dtype=np.uint8)
-    lo = start - first * CHUNK_NODES
     return ids[lo : lo + stop - start], codes[lo : lo + stop - start]
 
 

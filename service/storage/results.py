@@ -6,9 +6,10 @@ A chunk holds ``chunk_nodes`` nodes x B numbers (about 128 KiB), so a 10^6-node 
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert
 from sqlalchemy.orm import Session
 
+from .chunks import chunk_rows
 from .models import Job, JobChunk
 
 CHUNK_CELLS = 16_384
@@ -36,26 +37,9 @@ def write_results(connection: Connection | Session, job_id: str, values: np.ndar
 
 def read_results(session: Session, job: Job, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Values and gradients of nodes ``start`` to ``stop`` (exclusive), shape (stop - start, B)."""
-    size = job.chunk_nodes
-    first, last = start // size, (stop - 1) // size
-    rows = session.execute(
-        select(JobChunk.values, JobChunk.grads)
-        .where(JobChunk.job_id == job.id, JobChunk.chunk.between(first, last))
-        .order_by(JobChunk.chunk)
-    ).all()
-    lo = start - first * size
+    rows, lo = chunk_rows(session, JobChunk, JobChunk.job_id == job.id, start, stop, job.chunk_nodes, JobChunk.values, JobChunk.grads)
 
     def stack(parts: list[bytes]) -> np.ndarray:
         return np.frombuffer(b"".join(parts), dtype=np.float64).reshape(-1, job.batch_size)[lo : lo + stop - start]
-
-    return stack([r.values for r in rows]), stack([r.grads for r in rows])
-
-
-def read_all_results(session: Session, job: Job) -> tuple[np.ndarray, np.ndarray]:
-    """Values and gradients of every node of a job, shape (n_nodes, B)."""
-    rows = session.execute(select(JobChunk.values, JobChunk.grads).where(JobChunk.job_id == job.id).order_by(JobChunk.chunk)).all()
-
-    def stack(parts: list[bytes]) -> np.ndarray:
-        return np.frombuffer(b"".join(parts), dtype=np.float64).reshape(-1, job.batch_size)
 
     return stack([r.values for r in rows]), stack([r.grads for r in rows])
