@@ -63,8 +63,9 @@ class Graph(Base):
     n_constants: Mapped[int] = mapped_column(Integer)
     n_gates: Mapped[int] = mapped_column(Integer)
     n_edges: Mapped[int] = mapped_column(BigInteger)
-    outputs: Mapped[str] = mapped_column(Text)  # JSON list of output ids
-    plan: Mapped[bytes] = mapped_column(LargeBinary)  # npz of the Plan's arrays
+    # Large columns load only when used (deferred): a page of nodes must not drag in a 20 MB plan.
+    outputs: Mapped[str] = mapped_column(Text, deferred=True)  # JSON list of output ids
+    plan: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz of the Plan's arrays
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_graphs_tenant_created", "tenant_id", "created_at", "id"),)
@@ -102,15 +103,15 @@ class Job(Base):
     batch_size: Mapped[int] = mapped_column(Integer)
     batched: Mapped[bool] = mapped_column(Boolean, default=False)
     check_gradients: Mapped[bool] = mapped_column(Boolean, default=False)
-    inputs: Mapped[bytes] = mapped_column(LargeBinary)  # npz: input matrix and output grads
+    inputs: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz: input matrix and output grads
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(16))
     progress: Mapped[float | None] = mapped_column(Float)
     chunk_nodes: Mapped[int | None] = mapped_column(Integer)  # nodes per result chunk
-    outputs: Mapped[str | None] = mapped_column(Text)  # JSON object, once succeeded
-    gradient_check: Mapped[str | None] = mapped_column(Text)  # JSON object, when asked for
+    outputs: Mapped[str | None] = mapped_column(Text, deferred=True)  # JSON object, once succeeded
+    gradient_check: Mapped[str | None] = mapped_column(Text, deferred=True)  # JSON object, when asked for
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
