@@ -49,11 +49,16 @@ def save_graph(session: Session, tenant_id: int, plan: Plan) -> Graph:
 
 
 def _buckets(graph_id: str, ids: list[str]) -> list[dict]:
+    """Index rows: each bucket holds ``[[ids], [node numbers]]`` of the ids that hash to it (vectorised)."""
     n_buckets = bucket_count(len(ids))
-    buckets: list[dict[str, int]] = [{} for _ in range(n_buckets)]
-    for number, node_id in enumerate(ids):
-        buckets[bucket_of(node_id, n_buckets)][node_id] = number
-    return [{"graph_id": graph_id, "bucket": b, "entries": orjson.dumps(entries).decode()} for b, entries in enumerate(buckets)]
+    which = np.fromiter(map(zlib.crc32, map(str.encode, ids)), dtype=np.int64, count=len(ids)) % n_buckets
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(n_buckets + 1)).tolist()
+    sorted_ids = np.array(ids, dtype=object)[order]
+    return [
+        {"graph_id": graph_id, "bucket": b, "entries": orjson.dumps([sorted_ids[lo:hi].tolist(), order[lo:hi].tolist()]).decode()}
+        for b, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
+    ]
 
 
 def bucket_count(n_nodes: int) -> int:
@@ -61,6 +66,7 @@ def bucket_count(n_nodes: int) -> int:
 
 
 def bucket_of(node_id: str, n_buckets: int) -> int:
+    """A hash that is the same in every process (Python's own ``hash`` of a str is not)."""
     return zlib.crc32(node_id.encode()) % n_buckets
 
 
@@ -68,7 +74,13 @@ def find_node(session: Session, graph: Graph, node_id: str) -> int | None:
     """The node number of ``node_id`` in ``graph``, or None; reads one bucket row."""
     bucket = bucket_of(node_id, bucket_count(graph.n_nodes))
     entries = session.scalar(select(GraphBucket.entries).where(GraphBucket.graph_id == graph.id, GraphBucket.bucket == bucket))
-    return orjson.loads(entries).get(node_id) if entries else None
+    if not entries:
+        return None
+    ids, numbers = orjson.loads(entries)
+    try:
+        return numbers[ids.index(node_id)]
+    except ValueError:
+        return None
 
 
 def node_rows(session: Session, graph: Graph, start: int, stop: int) -> tuple[list[str], np.ndarray]:
