@@ -1,6 +1,7 @@
 """Cursor paging of lists: newest first, keyed on (created_at, id) so pages stay stable under inserts."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Callable
 
@@ -27,8 +28,8 @@ def keyset_page(query: Select, model: Any, args: dict[str, Any], render: Callabl
     state = decode_cursor(args.get("cursor"), list)
     if state is not None:
         try:
-            created, last_id = datetime.fromisoformat(state[0]), str(state[1])
-        except (IndexError, TypeError, ValueError):
+            created, last_id = datetime.fromisoformat(state[0]), str(uuid.UUID(state[1]))
+        except (IndexError, TypeError, ValueError, AttributeError):
             raise invalid([Problem("cursor", "is not a cursor this service gave out")], "query string") from None
         query = query.where(or_(model.created_at < created, and_(model.created_at == created, model.id < last_id)))
     rows = list(db().scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)))

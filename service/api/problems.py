@@ -6,6 +6,7 @@ document. Unexpected exceptions are logged with their stack trace, which never l
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -52,7 +53,11 @@ def problem_response(error: ApiProblem) -> Response:
         body["errors"] = [p.as_dict() for p in error.problems[:MAX_LISTED_PROBLEMS]]
         if len(error.problems) > MAX_LISTED_PROBLEMS:
             body["errors_total"] = len(error.problems)
-    response = Response(orjson.dumps(body), status=error.status, mimetype=PROBLEM_JSON)
+    try:
+        payload = orjson.dumps(body)
+    except TypeError:  # a string that is not Unicode text (a lone surrogate echoed from the request): never a crash
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8", "replace")
+    response = Response(payload, status=error.status, mimetype=PROBLEM_JSON)
     response.headers.update(error.headers)
     return response
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -17,31 +18,89 @@ import orjson
 _NUMBER_TYPES = (int, float)
 
 
+#: Arrays and objects nest at most this deep (orjson's own limit); no graph or job needs more than 4.
+MAX_JSON_DEPTH = 1024
+#: Integers longer than this are read as infinity (refused by validation) instead of being parsed:
+#: Python refuses to parse integers of more than 4300 digits, and no float64 has more than 309.
+_MAX_INT_DIGITS = 400
+#: A lone UTF-16 surrogate may hide in a ``\uD800``-style escape (or, in a str, as itself).
+_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_MAYBE_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 class MalformedJSON(ValueError):
     """The body is not JSON at all (as opposed to JSON that breaks the contract)."""
+
+
+class JSONTooDeep(MalformedJSON):
+    """JSON whose arrays and objects nest deeper than MAX_JSON_DEPTH: over a limit rather than malformed."""
+
+    def __init__(self) -> None:
+        super().__init__(f"arrays and objects nest deeper than the limit MAX_JSON_DEPTH={MAX_JSON_DEPTH}")
 
 
 def _refuse_constant(name: str) -> Any:
     raise MalformedJSON(f"{name} is not valid JSON (RFC 8259)")
 
 
+def _parse_int(digits: str) -> int | float:
+    if len(digits) > _MAX_INT_DIGITS:
+        return -math.inf if digits.startswith("-") else math.inf
+    return int(digits)
+
+
 def loads(text: bytes | str) -> Any:
     """Parse JSON; fast path with orjson, standard library for what orjson refuses but JSON allows.
 
-    orjson refuses numbers outside float64 (``1e400``), which are valid JSON; those are parsed
-    to infinity here and refused later, with a path, by validation.
+    orjson refuses numbers outside float64 (``1e400``, or an integer of 400 digits), which are
+    valid JSON; those are parsed to infinity here (or to a Python int, when it has fewer digits)
+    and refused later, with a path, by validation. Strings must be Unicode text: a lone surrogate
+    escape (``"\\ud800"``), which orjson refuses and the standard library would let through, is
+    refused here too.
+    :raise JSONTooDeep: the text nests deeper than MAX_JSON_DEPTH.
     :raise MalformedJSON: the text is not JSON.
     """
     try:
         return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise JSONTooDeep() from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
     except MalformedJSON:
         raise
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except RecursionError:
+        raise JSONTooDeep() from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise MalformedJSON(str(exc)) from None
+    pattern = _MAYBE_SURROGATE_BYTES if isinstance(text, (bytes, bytearray, memoryview)) else _MAYBE_SURROGATE
+    if pattern.search(text if not isinstance(text, memoryview) else bytes(text)) and _holds_surrogate(value):
+        raise MalformedJSON("a string holds a lone UTF-16 surrogate (\\ud800 to \\udfff), which is not Unicode text")
+    return value
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Whether any string (or object key) in a parsed value is not encodable as UTF-8; iterative."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            strings = (node,)
+        elif isinstance(node, dict):
+            strings = node.keys()
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+            continue
+        else:
+            continue
+        for s in strings:
+            if not s.isascii():
+                try:
+                    s.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+    return False
 
 
 def number_problem(value: Any) -> str | None:

@@ -21,7 +21,15 @@ from .numbers import json_type
 from .plan import Plan
 from .structure import MAX_ID_LENGTH, OPS, check_constants, check_gates, check_id_list
 
+#: The worked example of SPEC.md, in the OpenAPI document (and so among the requests API fuzzers send).
+EXAMPLE_GATES = [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}]
 NODE_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": r"^[A-Za-z0-9_.:\-]+$"}
+
+
+def _no_nul(text: str) -> None:
+    """Text the databases can store: PostgreSQL text holds no NUL character."""
+    if "\x00" in text:
+        raise ValidationError("must not contain the NUL character (\\u0000)")
 
 
 def _raise(problems: list[Problem]) -> None:
@@ -76,11 +84,11 @@ class Gates(fields.List):
 class GraphDefinitionSchema(Schema):
     """A graph definition (``POST /v1/graphs``); ``load`` returns a compiled ``Plan``."""
 
-    name = fields.String(validate=validate.Length(max=200), metadata={"description": "Free text."})
-    inputs = NodeIdList(required=True, metadata={"description": "Ids of the variables each job supplies."})
-    constants = Constants(metadata={"description": "Constant id -> finite number."})
-    gates = Gates(required=True, metadata={"description": "add and mul gates, in any order; acyclic."})
-    outputs = NodeIdList(metadata={"description": "Default: every gate that no other gate reads."})
+    name = fields.String(validate=[validate.Length(max=200), _no_nul], metadata={"description": "Free text.", "example": "cs231n-circuit"})
+    inputs = NodeIdList(required=True, metadata={"description": "Ids of the variables each job supplies.", "example": ["x", "y", "z"]})
+    constants = Constants(metadata={"description": "Constant id -> finite number.", "example": {"two": 2.0}})
+    gates = Gates(required=True, metadata={"description": "add and mul gates, in any order; acyclic.", "example": EXAMPLE_GATES})
+    outputs = NodeIdList(metadata={"description": "Default: every gate that no other gate reads.", "example": ["f"]})
 
     limits: Limits = DEFAULT_LIMITS  # a subclass may make this a property that reads configuration
 
@@ -141,11 +149,21 @@ class Assignment(fields.Dict):
         return value
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false, nothing else (marshmallow's Boolean also takes 0, 1, "yes", "on"...)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if type(value) is not bool:
+            raise ValidationError(f"must be true or false, not {json_type(value)}")
+        return value
+
+
 class JobRequestSchema(Schema):
     """The inputs of a job (``POST /v1/graphs/{id}/jobs``), bound to the graph by ``bind_inputs``."""
 
-    inputs = Assignment(required=True, metadata={"description": "Every graph input: numbers, or arrays of one length (a batch)."})
-    output_grads = Assignment(metadata={"description": "Output id -> dL/d(output); default 1."})
-    check_gradients = fields.Boolean(
+    inputs = Assignment(required=True, metadata={"description": "Every graph input: numbers, or arrays of one length (a batch).",
+                                                 "example": {"x": -2, "y": 5, "z": -4}})
+    output_grads = Assignment(metadata={"description": "Output id -> dL/d(output); default 1.", "example": {"f": 1.0}})
+    check_gradients = StrictBoolean(
         load_default=False, metadata={"description": "Also compare gradients with central finite differences."}
     )
