@@ -97,6 +97,7 @@ def get_node(job_id: Any, node_id: str) -> Response:
 @blp.arguments(DiagramArgsSchema, location="query", as_kwargs=False)
 @blp.response(200, description="An SVG picture of the circuit.", content_type="image/svg+xml")
 @blp.alt_response(422, schema=ProblemSchema, description="The graph is larger than DIAGRAM_MAX_NODES.")
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
 def diagram(args: dict[str, Any], job_id: Any) -> Response:
     """The circuit with every wire's value (green) and gradient (red), for one batch item (``?item=``)."""
     job, graph = _finished_job(job_id)
