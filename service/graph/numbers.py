@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .gc_pause import gc_paused
+
 _NUMBER_TYPES = (int, float)
 
 
@@ -61,12 +63,14 @@ def loads(text: bytes | str) -> Any:
     :raise MalformedJSON: the text is not JSON.
     """
     try:
-        return orjson.loads(text)
+        with gc_paused():
+            return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         if str(exc).startswith("depth limit exceeded"):
             raise JSONTooDeep() from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
+        with gc_paused():
+            value = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
     except MalformedJSON:
         raise
     except RecursionError:

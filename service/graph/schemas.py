@@ -16,6 +16,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from .compile import compile_graph
 from .errors import InvalidInput, Problem, flatten_messages, nest
+from .gc_pause import gc_paused
 from .limits import DEFAULT_LIMITS, Limits
 from .numbers import json_type
 from .plan import Plan
@@ -96,6 +97,11 @@ class GraphDefinitionSchema(Schema):
         super().__init__(*args, **kwargs)
         if limits is not None:
             self.limits = limits
+
+    def load(self, *args: Any, **kwargs: Any) -> Any:
+        """Load with the garbage collector paused: a large definition is millions of live objects."""
+        with gc_paused():
+            return super().load(*args, **kwargs)
 
     @validates_schema
     def _within_limits(self, data: dict[str, Any], **kwargs: Any) -> None:
