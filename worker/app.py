@@ -13,11 +13,14 @@ from kombu.exceptions import ChannelError
 from service.config import Settings
 
 TASK_NAME = "gategraph.run_job"
+BROKER_TIMEOUT = 2.0  # seconds to connect to Redis, or to wait for one reply
 
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("gategraph", broker=settings.broker_url or "redis://127.0.0.1:6379/0", set_as_current=False)
-    transport = {"visibility_timeout": settings.visibility_timeout, "socket_connect_timeout": 2}
+    # A Redis that stops answering without closing the connection (frozen, partitioned) must
+    # not hold a submission or the sweeper forever: every command gives up after BROKER_TIMEOUT.
+    transport = {"visibility_timeout": settings.visibility_timeout, "socket_connect_timeout": BROKER_TIMEOUT, "socket_timeout": BROKER_TIMEOUT}
     app.conf.update(
         task_default_queue=settings.queue,
         task_acks_late=True,
@@ -41,14 +44,18 @@ def make_celery(settings: Settings) -> Celery:
 
 
 def send_job(app: Celery, job_id: str, request_id: str | None = None) -> None:
-    """Publish "go look at job N"; raises if the broker cannot be reached after a short retry."""
+    """Publish "go look at job N"; raises if the broker cannot be reached after one retry.
+
+    One retry is enough to replace a pooled connection that died with a restarted Redis;
+    more would only hold the caller longer (each attempt may wait BROKER_TIMEOUT).
+    """
     app.send_task(
         TASK_NAME,
         args=[job_id],
         kwargs={"request_id": request_id} if request_id else {},
         queue=app.conf.task_default_queue,
         retry=True,
-        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+        retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
     )
 
 

@@ -7,6 +7,7 @@ is stale (here on redelivery, or by the sweeper).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
         attempt = jobs.claim(session, job_id, jobs.seconds_ago(settings.stale_running_after))
     if attempt is None:
         return "not claimable"  # finished, canceled, deleted, or another worker holds it
+    log.info("job claimed", extra={"attempt": attempt, "pid": os.getpid()})  # which process ran which attempt
     with _heartbeat(settings, job_id, attempt):
         try:
             outcome = _execute(settings, job_id, attempt, plans)
@@ -107,6 +109,17 @@ class _StageTimer:
         if stage is not None:
             with session_factory(self.settings.database_url)() as session:
                 jobs.beat(session, self.job_id, self.attempt, stage, progress)
+
+
+def fail_killed(settings: Settings, job_id: str, code: str, message: str) -> bool:
+    """Fail the running attempt of a job whose pool child was killed (by the hard time limit).
+
+    Called in the worker's main process, which outlives the child: without it the job would
+    wait for the sweeper, run again, be killed again, and end as ``worker_lost``.
+    """
+    with session_factory(settings.database_url)() as session:
+        attempt = jobs.running_attempt(session, job_id)
+    return attempt is not None and _fail(settings, job_id, attempt, code, message) == code
 
 
 def _fail(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> str:

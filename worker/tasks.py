@@ -1,10 +1,11 @@
 """The Celery task: a thin wrapper around ``worker.runner.run``."""
 from __future__ import annotations
 
+import logging
 import os
 
-from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_init, worker_process_init
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import task_failure, worker_init, worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from service import logs
@@ -14,8 +15,9 @@ from service.storage.migrate import SchemaOutOfDate, check_schema
 from service.storage.plan_cache import PlanCache
 
 from .app import TASK_NAME, app
-from .runner import run
+from .runner import fail_killed, run
 
+log = logging.getLogger("gategraph.worker")
 settings = app.gategraph_settings
 plans = PlanCache(settings.plan_cache_size)
 
@@ -45,6 +47,25 @@ def _fresh_connections(**_kwargs) -> None:
     dispose_all()
     logs.configure(settings.log_level)
     warm_up()
+
+
+@task_failure.connect
+def _hard_time_limit(sender=None, exception=None, args=None, **_kwargs) -> None:  # noqa: ANN001
+    """The hard time limit killed the pool child (inside a kernel the soft limit cannot interrupt).
+
+    Celery sends this in the main process; the job is failed here with the reason, once,
+    rather than run again by the sweeper and killed again until MAX_ATTEMPTS.
+    """
+    if getattr(sender, "name", None) != TASK_NAME or not isinstance(exception, TimeLimitExceeded) or not args:
+        return
+    token = logs.job_id.set(args[0])  # the main process goes on with other work afterwards
+    message = f"the job ran over the hard time limit of {settings.job_time_limit:g} s (JOB_TIME_LIMIT) and was stopped"
+    try:
+        fail_killed(settings, args[0], "time_limit", message)
+    except OperationalError:
+        log.warning("job over its time limit, database unreachable: the sweeper will retry it")
+    finally:
+        logs.job_id.reset(token)
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=30)

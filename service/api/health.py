@@ -44,7 +44,7 @@ def _database() -> str:
 def _broker() -> str:
     try:
         with extension("celery").connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
         return "ok"
     except Exception as exc:  # noqa: BLE001
         return f"unreachable: {type(exc).__name__}"

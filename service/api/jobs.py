@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +28,7 @@ blp = ApiBlueprint("jobs", __name__, url_prefix="/v1", description="Jobs: one in
 blp.before_request(require_key)
 
 RETRY_AFTER = "1"
+BROKER_BACKOFF = 5.0  # seconds without trying the broker after a failed send
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
@@ -108,9 +109,18 @@ def _accept(graph_id: str, plan: Plan, data: dict[str, Any], key: str | None, di
 
 
 def _enqueue(job: Job) -> None:
+    """Send the job's message; if the broker is down, leave the job (safe in the database) to the sweeper.
+
+    After a failed send this process does not try again for BROKER_BACKOFF seconds, so that
+    during an outage each submission is answered at once instead of waiting out the timeouts.
+    """
+    state = current_app.extensions["gategraph"]
+    if time.monotonic() < state.get("broker_down_until", 0.0):
+        return
     try:
         send_job(extension("celery"), job.id, g.get("request_id"))
     except Exception:  # noqa: BLE001 - the job is safe in the database; the sweeper sends it later
+        state["broker_down_until"] = time.monotonic() + BROKER_BACKOFF
         log.warning("could not enqueue job %s now; the sweeper will send it", job.id, exc_info=True)
         return
     job_rows.mark_sent(db(), job.id)

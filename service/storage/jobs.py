@@ -121,6 +121,11 @@ def fail(session: Session, job_id: str, code: str, message: str, attempt: int | 
     return result.rowcount == 1
 
 
+def running_attempt(session: Session, job_id: str) -> int | None:
+    """The attempt number of a running job (None if it is not running)."""
+    return session.scalar(select(Job.attempts).where(Job.id == job_id, Job.status == RUNNING))
+
+
 def cancel(session: Session, job_id: str) -> bool:
     """Cancel a job that has not ended; False if it had."""
     result = session.execute(
