@@ -116,14 +116,14 @@ def _enqueue(job: Job) -> None:
     """
     state = current_app.extensions["gategraph"]
     if time.monotonic() < state.get("broker_down_until", 0.0):
+        job_rows.clear_sent(db(), job.id)
         return
     try:
         send_job(extension("celery"), job.id, g.get("request_id"))
     except Exception:  # noqa: BLE001 - the job is safe in the database; the sweeper sends it later
         state["broker_down_until"] = time.monotonic() + BROKER_BACKOFF
         log.warning("could not enqueue job %s now; the sweeper will send it", job.id, exc_info=True)
-        return
-    job_rows.mark_sent(db(), job.id)
+        job_rows.clear_sent(db(), job.id)
 
 
 def _accepted_response(job: Job, replayed: bool = False) -> Response:

@@ -37,9 +37,9 @@ def evaluate(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = N
     values = np.empty((plan.n_nodes, width), dtype=np.float64)
     values[: plan.n_inputs] = inputs
     values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
-    grads = np.zeros_like(values)
-    seed = 1.0 if output_grads is None else np.asarray(output_grads, dtype=np.float64)
-    grads[plan.outputs] += seed  # outputs are distinct, so plain indexing adds once each
+    grads = np.zeros((plan.n_nodes, width), dtype=np.float64)  # fresh zero pages, not a written copy
+    # outputs are distinct nodes and no gradient has flowed yet: the seed is assigned, not added
+    grads[plan.outputs] = 1.0 if output_grads is None else np.asarray(output_grads, dtype=np.float64)
     forward(plan, values)
     backward(plan, values, grads)
     return Evaluation(values, grads)

@@ -44,7 +44,10 @@ def _create(url: str) -> Engine:
         return _sqlite_engine(url)
     if parsed.drivername == "postgresql":  # psycopg 3, not psycopg2
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # A server that stops answering must not hang a request or a worker forever: bounded connect,
+    # TCP keepalives to notice a dead peer.
+    connect_args = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
 
 
 def _sqlite_engine(url: str) -> Engine:

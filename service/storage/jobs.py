@@ -36,6 +36,7 @@ def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bo
         request_hash=request_hash,
         attempts=0,
         created_at=utcnow(),
+        enqueued_at=utcnow(),  # the caller sends the message right after commit, or calls clear_sent
     )
 
 
@@ -97,7 +98,12 @@ def beat(session: Session, job_id: str, attempt: int, stage: str | None = None, 
 def succeed(
     session: Session, job_id: str, attempt: int, outputs: str, gradient_check: str | None, values: np.ndarray, grads: np.ndarray, chunk_nodes: int
 ) -> bool:
-    """Store the results and mark the job succeeded, in one transaction; False if it is no longer ours."""
+    """Store the results and mark the job succeeded, in one transaction; False if it is no longer ours.
+
+    The results go first, so that ``finished_at`` is stamped when they are in; if the job was
+    canceled, deleted or taken over meanwhile, the fenced update matches nothing and all is undone.
+    """
+    write_results(session, job_id, values, grads, chunk_nodes)
     result = session.execute(
         update(Job)
         .where(_ours(job_id, attempt))
@@ -106,7 +112,6 @@ def succeed(
     if result.rowcount != 1:
         session.rollback()
         return False
-    write_results(session, job_id, values, grads, chunk_nodes)
     session.commit()
     return True
 

@@ -54,6 +54,7 @@ def test_submit_watch_picture_and_sortable_table(page, keys, start_worker, tmp_p
     page.fill("#key", keys["acme"])
     page.click("#submit")  # the worked example is the page's default
     page.wait_for_selector("#nodes:not([hidden])", timeout=60_000)
+    page.wait_for_selector("#diagram svg", timeout=30_000)
     assert page.text_content("#job-status") == "succeeded"
     assert '"f":-12' in page.text_content("#job-outputs")
 
