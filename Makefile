@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench install clean
+.PHONY: serve test bench bench-service install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP)
 ## Benchmarks (not tests): figures printed as ratios against baselines measured in the same run.
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_core
+
+## The whole stack (gunicorn, a Celery worker, Redis, PostgreSQL on this machine).
+bench-service: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_service
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
