@@ -47,6 +47,7 @@ import orjson
 
 from service.graph import Plan, evaluate, load_graph, loads
 from service.graph import engine
+from tests.benchmarks.report import num as _num, table as _table  # noqa: E402
 
 DEFAULT_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**4, 10**5)
@@ -528,26 +529,8 @@ def _pow10(n: int) -> str:
     return f"10^{e}" if 10**e == n else str(n)
 
 
-def _num(v: float | None, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    if abs(v) >= 10 ** (digits - 1):
-        return f"{v:,.0f}"
-    return f"{v:.{max(0, digits - 1 - math.floor(math.log10(abs(v))))}f}"
 
 
-def _table(header: list[str], lines: list[list[str]], right: set[int] | None = None) -> str:
-    right = set(range(1, len(header))) if right is None else right
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
-
-    def fmt(cells: list[str]) -> str:
-        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
 
 
 def machine_lines() -> list[str]:

@@ -74,6 +74,7 @@ import orjson
 import redis
 import requests
 from celery import Celery
+from tests.benchmarks.report import num as _num, table as _table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
@@ -1016,24 +1017,8 @@ def _pow10(n: int) -> str:
     return f"10^{e}" if 10**e == n else f"{n:,}"
 
 
-def _num(v: float | None, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    if abs(v) >= 10 ** (digits - 1):
-        return f"{v:,.0f}"
-    return f"{v:.{max(0, digits - 1 - math.floor(math.log10(abs(v))))}f}"
 
 
-def _table(header: list[str], lines: list[list[str]], right: set[int] | None = None) -> str:
-    right = set(range(1, len(header))) if right is None else right
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *(fmt(line) for line in lines)])
 
 
 def machine_lines() -> list[str]:
