@@ -41,13 +41,21 @@ def assert_wide_results(stack: FaultStack, job_id: str, xs: list[float], ys: lis
     assert w["value"] == [WIDE_FAN // 2 * (x + y) for x, y in zip(xs, ys)] and w["grad"] == [1.0] * len(xs)
 
 
-def claimed_by(stack: FaultStack, job_id: str, attempt: int):
-    """The worker whose log says it claimed this attempt of the job (the "job claimed" line)."""
-    for worker in stack.workers:
-        for line in worker.log.read_text().splitlines():
-            if job_id in line and '"job claimed"' in line and json.loads(line).get("attempt") == attempt:
-                return worker
-    raise AssertionError(f"no worker log shows attempt {attempt} of job {job_id}")
+def claimed_by(stack: FaultStack, job_id: str, attempt: int, seconds: float = 10):
+    """The worker whose log says it claimed this attempt of the job (the "job claimed" line).
+
+    The line is written just after the claim commits, so the row can say "running" a moment
+    before the log does: look again for a while before giving up.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        for worker in stack.workers:
+            for line in worker.log.read_text().splitlines():
+                if job_id in line and '"job claimed"' in line and json.loads(line).get("attempt") == attempt:
+                    return worker
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no worker log shows attempt {attempt} of job {job_id}")
+        time.sleep(0.005)
 
 
 def kill_in_stage(stack: FaultStack, job_id: str, stages: tuple[str, ...], delay: float = 0.0) -> str | None:
