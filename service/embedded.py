@@ -115,4 +115,7 @@ def serve(settings: Settings, workers: int = 2) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # a second Ctrl-C or SIGTERM must not cut the stopping short and leave children behind
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         supervisor.stop_all()
