@@ -33,12 +33,10 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import tracemalloc
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -47,6 +45,7 @@ import orjson
 
 from service.graph import Plan, evaluate, load_graph, loads
 from service.graph import engine
+from tests.benchmarks.report import commit, version  # noqa: E402
 from tests.benchmarks.report import num as _num, table as _table  # noqa: E402
 
 DEFAULT_SIZES = (10**4, 10**5, 10**6)
@@ -549,31 +548,16 @@ def machine_lines() -> list[str]:
     except (OSError, StopIteration, ValueError):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = ", ".join(f"{p} {_version(p)}" for p in ("numpy", "numba", "orjson", "marshmallow"))
+    versions = ", ".join(f"{p} {version(p)}" for p in ("numpy", "numba", "orjson", "marshmallow"))
     return [
         f"machine: {cpu}, {cores} cores{mem}; {platform.system()} {platform.release()}",
         f"python {platform.python_version()}, {versions}",
-        f"commit: {_commit()}",
+        f"commit: {commit('service/graph')}",
     ]
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
-def _commit() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "service/graph"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head or 'unknown'} (service/graph {'has uncommitted changes' if dirty else 'as committed'})"
 
 
 def render(report: Report, elapsed: float, sizes: list[int], batches: list[int], machine: list[str]) -> str:

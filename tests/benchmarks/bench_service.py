@@ -64,7 +64,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import metadata
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable
@@ -74,6 +73,7 @@ import orjson
 import redis
 import requests
 from celery import Celery
+from tests.benchmarks.report import commit, version  # noqa: E402
 from tests.benchmarks.report import num as _num, table as _table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -1029,27 +1029,13 @@ def machine_lines() -> list[str]:
     except (OSError, StopIteration):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = ", ".join(f"{p} {_version(p)}" for p in ("flask", "gunicorn", "celery", "sqlalchemy", "psycopg", "redis"))
+    versions = ", ".join(f"{p} {version(p)}" for p in ("flask", "gunicorn", "celery", "sqlalchemy", "psycopg", "redis"))
     return [f"machine: {cpu}, {cores} cores; {platform.system()} {platform.release()}; python {platform.python_version()}",
-            versions, f"commit: {_commit()}"]
+            versions, f"commit: {commit('service', 'worker', 'migrations')}"]
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
 
 
-def _commit() -> str:
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "service", "worker", "migrations"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head or 'unknown'} (service/worker/migrations {'have uncommitted changes' if dirty else 'as committed'})"
 
 
 # --------------------------------------------------------------------------- command line

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import math
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def num(v: float | None, digits: int = 3) -> str:
@@ -26,3 +31,23 @@ def table(header: list[str], lines: list[list[str]], right: set[int] | None = No
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
+
+
+def version(package: str) -> str:
+    """An installed package's version, or "?"."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def commit(*paths: str) -> str:
+    """The checked-out commit, and whether ``paths`` have uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", *paths],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head or 'unknown'} ({'/'.join(paths)} {'has uncommitted changes' if dirty else 'as committed'})"
