@@ -5,6 +5,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from service.config import Settings
+from service.job_events import Listener, Publisher
 from service.storage.migrate import check_schema
 from service.storage.plan_cache import PlanCache
 from worker.app import make_celery
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         "plans": PlanCache(settings.plan_cache_size),
         "celery": celery,
         "metrics": metrics.state_registry(settings.database_url, celery),
+        "job_events": Listener(settings.broker_url, settings.queue),
+        "job_events_out": Publisher(settings.broker_url, settings.queue),
     }
     api = ProblemApi(app)
     for blueprint in (health.blp, graphs.blp, jobs.blp, nodes.blp):

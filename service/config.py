@@ -37,6 +37,7 @@ class Settings:
     job_time_limit: float = 330.0  # JOB_TIME_LIMIT seconds: the worker child is killed
     visibility_timeout: int = 600  # VISIBILITY_TIMEOUT seconds: unacknowledged messages come back
     heartbeat_interval: float = 5.0  # HEARTBEAT_INTERVAL seconds between a running job's heartbeats
+    stage_report_after: float = 0.2  # STAGE_REPORT_AFTER seconds a job runs before its stages are written to its row
     stale_running_after: float = 60.0  # STALE_RUNNING_AFTER seconds without heartbeat: the worker is gone
     stale_queued_after: float = 60.0  # STALE_QUEUED_AFTER seconds queued with an empty broker queue: resend
     sweep_interval: float = 5.0  # SWEEP_INTERVAL seconds between sweeps for lost jobs

@@ -19,9 +19,9 @@ from sqlalchemy.exc import OperationalError
 from service.config import Settings
 from service.graph import evaluate, json_float, json_floats
 from service.graph.gradcheck import check_gradients
+from service.job_events import publisher
 from service.storage import jobs
 from service.storage.database import session_factory
-from service.storage.models import Graph, Job
 from service.storage.plan_cache import PlanCache
 from service.storage.results import chunk_nodes_for
 
@@ -38,13 +38,14 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
     """
     sessions = session_factory(settings.database_url)
     with sessions() as session:
-        attempt = jobs.claim(session, job_id, jobs.seconds_ago(settings.stale_running_after))
-    if attempt is None:
+        claimed = jobs.claim(session, job_id, jobs.seconds_ago(settings.stale_running_after))
+    if claimed is None:
         return "not claimable"  # finished, canceled, deleted, or another worker holds it
+    attempt = claimed.attempt
     log.info("job claimed", extra={"attempt": attempt, "pid": os.getpid()})  # which process ran which attempt
     with _heartbeat(settings, job_id, attempt):
         try:
-            outcome = _execute(settings, job_id, attempt, plans)
+            outcome = _execute(settings, job_id, claimed, plans)
             if outcome == "succeeded":
                 metrics.JOBS_ENDED.labels("succeeded").inc()
             return outcome
@@ -60,17 +61,15 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
             return _fail(settings, job_id, attempt, "internal_error", "the worker failed while running this job; it has been logged")
 
 
-def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) -> str:
+def _execute(settings: Settings, job_id: str, claimed: jobs.Claim, plans: PlanCache) -> str:
     sessions = session_factory(settings.database_url)
+    attempt, batched, wants_check = claimed.attempt, claimed.batched, claimed.check_gradients
     timer = _StageTimer(settings, job_id, attempt)
     with sessions() as session:
-        job = session.get(Job, job_id)
-        graph = session.get(Graph, job.graph_id) if job else None
-        if job is None or graph is None:
-            return "deleted"
-        plan = plans.get(session, graph)
-        values, output_grads = jobs.inputs_from_bytes(job.inputs)
-        batched, wants_check = job.batched, job.check_gradients
+        plan = plans.get(session, claimed.graph_id)
+    if plan is None:
+        return "deleted"
+    values, output_grads = jobs.inputs_from_bytes(claimed.inputs)
     timer.next("computing", 0.3)
     result = evaluate(plan, values, output_grads)
     output_rows = json_floats(result.values[plan.outputs])
@@ -87,6 +86,7 @@ def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) ->
     timer.next(None, 1.0)
     if not stored:
         return "no longer ours"
+    publisher(settings.broker_url, settings.queue).ended(job_id)
     metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
     metrics.RESULT_NODES.inc(plan.n_nodes)
     log.info("job succeeded", extra={"nodes": plan.n_nodes, "batch_size": result.batch_size, "stages": timer.seconds})
@@ -94,11 +94,17 @@ def _execute(settings: Settings, job_id: str, attempt: int, plans: PlanCache) ->
 
 
 class _StageTimer:
-    """Moves a job from stage to stage: records the stage on the row and its duration in metrics."""
+    """Moves a job from stage to stage: records the stage on the row and its duration in metrics.
+
+    The claim recorded "loading". Later stages are written to the row only once the job has
+    run STAGE_REPORT_AFTER seconds: for a job of a few milliseconds nobody can see its stage,
+    and those writes would be most of its cost.
+    """
 
     def __init__(self, settings: Settings, job_id: str, attempt: int):
         self.settings, self.job_id, self.attempt = settings, job_id, attempt
         self.stage, self.started = "loading", time.perf_counter()
+        self.report_from = self.started + settings.stage_report_after
         self.seconds: dict[str, float] = {}
 
     def next(self, stage: str | None, progress: float) -> None:
@@ -106,7 +112,7 @@ class _StageTimer:
         self.seconds[self.stage] = round(now - self.started, 6)
         metrics.STAGE_SECONDS.labels(self.stage).observe(now - self.started)
         self.stage, self.started = stage, now
-        if stage is not None:
+        if stage is not None and now >= self.report_from:
             with session_factory(self.settings.database_url)() as session:
                 jobs.beat(session, self.job_id, self.attempt, stage, progress)
 
@@ -125,6 +131,7 @@ def fail_killed(settings: Settings, job_id: str, code: str, message: str) -> boo
 def _fail(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> str:
     with session_factory(settings.database_url)() as session:
         if jobs.fail(session, job_id, code, message, attempt):
+            publisher(settings.broker_url, settings.queue).ended(job_id)
             metrics.JOBS_ENDED.labels("failed").inc()
             log.warning("job failed: %s", code, extra={"code": code})
     return code

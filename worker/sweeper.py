@@ -15,6 +15,7 @@ import threading
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
+from service.job_events import publisher
 from service.storage import jobs
 from service.storage.database import session_factory
 
@@ -31,6 +32,7 @@ def sweep(celery: Celery) -> int:
     with sessions() as session:
         requeued, failed = jobs.requeue_abandoned(session, jobs.seconds_ago(settings.stale_running_after), settings.max_attempts)
         for job_id in failed:
+            publisher(settings.broker_url, settings.queue).ended(job_id)
             log.warning("job %s failed: its worker stopped %d times", job_id, settings.max_attempts)
         resend_before = jobs.seconds_ago(settings.stale_queued_after) if queue_length(celery) == 0 else None
         candidates = jobs.unsent(session, jobs.seconds_ago(5), resend_before)

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import current_app, g, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from service.config import Settings
 from service.storage.database import session_factory
@@ -58,9 +58,12 @@ def tenant_graph(graph_id: Any) -> Graph:
     return graph
 
 
-def tenant_job(job_id: Any) -> Job:
-    """The caller's job. :raise ApiProblem: 404, also for another tenant's id."""
-    job = db().scalar(select(Job).where(Job.id == str(job_id), Job.tenant_id == caller().tenant_id))
+def tenant_job(job_id: Any, with_results: bool = False) -> Job:
+    """The caller's job (``with_results``: with its outputs, in the same read). :raise ApiProblem: 404, also for another tenant's id."""
+    query = select(Job).where(Job.id == str(job_id), Job.tenant_id == caller().tenant_id)
+    if with_results:
+        query = query.options(undefer(Job.outputs), undefer(Job.gradient_check))
+    job = db().scalar(query)
     if job is None:
         raise not_found("job")
     return job

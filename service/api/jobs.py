@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from service.graph import InvalidInput, Plan, Problem, bind_inputs
+from service.job_events import Waiter
 from service.storage import jobs as job_rows
 from service.storage.graphs import save_graph
 from service.storage.models import TERMINAL_STATES, Job
@@ -43,7 +44,7 @@ def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     if (replay := _replay(key, digest)) is not None:
         return replay
     graph = tenant_graph(graph_id)
-    plan = plan_cache().get(db(), graph)
+    plan = plan_cache().get(db(), graph.id)
     return _accept(graph.id, plan, data, key, digest)
 
 
@@ -154,17 +155,24 @@ def get_job(args: dict[str, Any], job_id: Any) -> Response:
     wait = args["wait"]
     if wait > settings().max_wait:
         raise invalid([Problem("wait", f"{wait:g} is over the limit MAX_WAIT={settings().max_wait}")], "query string")
-    job = tenant_job(job_id)
-    deadline = time.monotonic() + wait
-    pause = 0.01
-    while job.status not in TERMINAL_STATES and time.monotonic() < deadline:
-        db().rollback()  # end the snapshot so the next read sees the worker's commits
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, 0.25)
-        db().expire(job)
-        job = tenant_job(job_id)
+    if not wait:
+        job = tenant_job(job_id, with_results=True)
+    else:
+        with extension("job_events").watch(str(job_id)) as waiter:
+            job = _wait_for_end(job_id, time.monotonic() + wait, waiter)
     headers = {} if job.status in TERMINAL_STATES else {"Retry-After": RETRY_AFTER}
     return json_response(job_body(job), 200, headers)
+
+
+def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter) -> Job:
+    """The job once it has ended, or as it is at the deadline; its row is read again on each wake."""
+    job = tenant_job(job_id, with_results=True)
+    while job.status not in TERMINAL_STATES and (left := deadline - time.monotonic()) > 0:
+        db().rollback()  # end the snapshot so the next read sees the worker's commits
+        waiter.sleep(left)
+        db().expire(job)
+        job = tenant_job(job_id, with_results=True)
+    return job
 
 
 @blp.route("/jobs/<uuid:job_id>/cancel", methods=["POST"])
@@ -176,6 +184,7 @@ def cancel_job(job_id: Any) -> Response:
     if not job_rows.cancel(db(), job.id):
         db().refresh(job)
         raise ApiProblem(409, "Conflict", f"the job has already ended ({job.status}); it cannot be canceled", type_="conflict")
+    extension("job_events_out").ended(job.id)
     db().refresh(job)
     return json_response(job_body(job))
 

@@ -110,7 +110,7 @@ def diagram(args: dict[str, Any], job_id: Any) -> Response:
         raise invalid([Problem("item", f"must be below the batch size {job.batch_size}")], "query string")
     values, grads = read_results(db(), job, 0, graph.n_nodes)
     _, output_grads = inputs_from_bytes(job.inputs)
-    plan = plan_cache().get(db(), graph)
+    plan = plan_cache().get(db(), graph.id)
     try:
         svg = render_svg(circuit_dot(plan, values[:, item], grads[:, item], output_grads[:, item]))
     except GraphvizMissing as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -32,6 +33,8 @@ def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bo
         batched=bound.batched,
         check_gradients=check_gradients,
         inputs=inputs_to_bytes(bound),
+        outputs=None,  # set, so that answering the submission does not load these deferred columns
+        gradient_check=None,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         attempts=0,
@@ -67,18 +70,29 @@ def clear_sent(session: Session, job_id: str) -> None:
     session.commit()
 
 
-def claim(session: Session, job_id: str, stale_before: datetime) -> int | None:
-    """Take a queued job (or a running one whose worker stopped beating); return the attempt number."""
+@dataclass(frozen=True)
+class Claim:
+    """What a worker needs of the job it just claimed, read by the claim itself."""
+
+    attempt: int
+    graph_id: str
+    batched: bool
+    check_gradients: bool
+    inputs: bytes
+
+
+def claim(session: Session, job_id: str, stale_before: datetime) -> Claim | None:
+    """Take a queued job (or a running one whose worker stopped beating), in one statement."""
     claimable = or_(Job.status == QUEUED, and_(Job.status == RUNNING, Job.heartbeat_at < stale_before))
     now = utcnow()
-    attempt = session.scalar(
+    row = session.execute(
         update(Job)
         .where(Job.id == job_id, claimable)
         .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now, stage="loading", progress=0.0)
-        .returning(Job.attempts)
-    )
+        .returning(Job.attempts, Job.graph_id, Job.batched, Job.check_gradients, Job.inputs)
+    ).one_or_none()
     session.commit()
-    return attempt
+    return Claim(*row) if row is not None else None
 
 
 def _ours(job_id: str, attempt: int):  # noqa: ANN202

@@ -17,15 +17,19 @@ class PlanCache:
         self._plans: OrderedDict[str, Plan] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, session: Session, graph: Graph) -> Plan:
+    def get(self, session: Session, graph_id: str) -> Plan | None:
+        """The graph's plan, loaded on first use; None if there is no such graph (deleted)."""
         with self._lock:
-            plan = self._plans.get(graph.id)
+            plan = self._plans.get(graph_id)
             if plan is not None:
-                self._plans.move_to_end(graph.id)
+                self._plans.move_to_end(graph_id)
                 return plan
+        graph = session.get(Graph, graph_id)
+        if graph is None:
+            return None
         plan = load_plan(session, graph)
         with self._lock:
-            self._plans[graph.id] = plan
+            self._plans[graph_id] = plan
             while len(self._plans) > self.size:
                 self._plans.popitem(last=False)
         return plan

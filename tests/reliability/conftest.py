@@ -240,12 +240,14 @@ def fault_stack(request, private_redis, tmp_path, make_app) -> FaultStack:
 
     which = getattr(request, "param", "postgresql")
     url = _database(request, which)
-    settings = Settings(home=str(tmp_path), database_url=url, broker_url=private_redis.url, queue=f"faults-{uuid.uuid4().hex[:8]}")
+    settings = Settings(home=str(tmp_path), database_url=url, broker_url=private_redis.url, queue=f"faults-{uuid.uuid4().hex[:8]}",
+                        stage_report_after=0.0)
     with session_factory(url)() as session:
         key = create_key(session, "acme")
     app = make_app(settings)
     env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": private_redis.url, "QUEUE": settings.queue,
-           "GATEGRAPH_HOME": str(tmp_path), **FAST_RECOVERY}
+           "GATEGRAPH_HOME": str(tmp_path), **FAST_RECOVERY,
+           "STAGE_REPORT_AFTER": "0"}  # the fault tests strike in a given stage: every stage must show
     pg = request.getfixturevalue("private_pg") if which == "postgresql" else None
     stack = FaultStack(settings, private_redis, pg, Client(app.test_client(), key), tmp_path, env, make_app)
     yield stack
