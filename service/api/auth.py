@@ -11,7 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from service.storage.models import ApiKey, Tenant, utcnow
@@ -64,6 +64,10 @@ def list_keys(session: Session) -> list[tuple[str, str, str | None, str, str | N
     return [(t, k, label, str(c), str(r) if r else None) for t, k, label, c, r in rows]
 
 
+# Built once: every request runs it.
+_KEY_ROW = select(ApiKey.tenant_id, ApiKey.key_id, ApiKey.key_hash, ApiKey.revoked_at).where(ApiKey.key_id == bindparam("key_id"))
+
+
 def _unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="gategraph"'}, type_="unauthorized")
 
@@ -76,7 +80,7 @@ def authenticate(session: Session, header: str | None) -> Caller:
     match = _KEY.match(key.strip()) if scheme.lower() == "bearer" else None
     if match is None:
         raise _unauthorized("the Authorization header must be 'Bearer <key>' with a gategraph key")
-    row = session.get(ApiKey, match.group(1))
+    row = session.execute(_KEY_ROW, {"key_id": match.group(1)}).one_or_none()
     if row is None or not hmac.compare_digest(row.key_hash, _digest(key.strip())):
         raise _unauthorized("this API key is not valid")
     if row.revoked_at is not None:

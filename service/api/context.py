@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.storage.database import session_factory
+from service.storage.jobs import JOBS
 from service.storage.models import Graph, Job
 from service.storage.plan_cache import PlanCache
 
@@ -58,12 +59,31 @@ def tenant_graph(graph_id: Any) -> Graph:
     return graph
 
 
-def tenant_job(job_id: Any, with_results: bool = False) -> Job:
-    """The caller's job (``with_results``: with its outputs, in the same read). :raise ApiProblem: 404, also for another tenant's id."""
-    query = select(Job).where(Job.id == str(job_id), Job.tenant_id == caller().tenant_id)
-    if with_results:
-        query = query.options(undefer(Job.outputs), undefer(Job.gradient_check))
-    job = db().scalar(query)
+_GRAPH_ID = select(Graph.id).where(Graph.id == bindparam("graph_id"), Graph.tenant_id == bindparam("tenant_id"))
+
+
+def tenant_graph_id(graph_id: Any) -> str:
+    """The id of the caller's graph, checked with one cheap query (for submissions). :raise ApiProblem: 404."""
+    found = db().execute(_GRAPH_ID, {"graph_id": str(graph_id), "tenant_id": caller().tenant_id}).scalar()
+    if found is None:
+        raise not_found("graph")
+    return found
+
+
+def tenant_job(job_id: Any) -> Job:
+    """The caller's job. :raise ApiProblem: 404, also for another tenant's id."""
+    job = db().scalar(select(Job).where(Job.id == str(job_id), Job.tenant_id == caller().tenant_id))
     if job is None:
         raise not_found("job")
     return job
+
+
+_JOB_ROW = select(*(c for c in JOBS.c if c.name != "inputs")).where(JOBS.c.id == bindparam("job_id"), JOBS.c.tenant_id == bindparam("tenant_id"))
+
+
+def tenant_job_row(job_id: Any) -> Row:
+    """The caller's job as a read-only row with its outputs (one cheap query: polled by ``?wait=``). :raise ApiProblem: 404."""
+    row = db().execute(_JOB_ROW, {"job_id": str(job_id), "tenant_id": caller().tenant_id}).one_or_none()
+    if row is None:
+        raise not_found("job")
+    return row

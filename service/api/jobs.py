@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from flask import Response, current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.exc import IntegrityError
 
 from service.graph import InvalidInput, Plan, Problem, bind_inputs
@@ -17,7 +17,7 @@ from service.storage.graphs import save_graph
 from service.storage.models import TERMINAL_STATES, Job
 from worker.app import send_job
 
-from .context import caller, db, extension, plan_cache, require_key, settings, tenant_graph, tenant_job
+from .context import caller, db, extension, plan_cache, require_key, settings, tenant_graph_id, tenant_job, tenant_job_row
 from .parser import ApiBlueprint
 from .paging import keyset_page
 from .problems import ApiProblem, invalid
@@ -43,9 +43,8 @@ def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     key, digest = _idempotency(str(graph_id))
     if (replay := _replay(key, digest)) is not None:
         return replay
-    graph = tenant_graph(graph_id)
-    plan = plan_cache().get(db(), graph.id)
-    return _accept(graph.id, plan, data, key, digest)
+    graph_id = tenant_graph_id(graph_id)
+    return _accept(graph_id, plan_cache().get(db(), graph_id), data, key, digest)
 
 
 @blp.route("/jobs", methods=["POST"])
@@ -96,10 +95,9 @@ def _bind(plan: Plan, data: dict[str, Any]):  # noqa: ANN202
 def _accept(graph_id: str, plan: Plan, data: dict[str, Any], key: str | None, digest: str | None, bound=None) -> Response:  # noqa: ANN001
     """Commit the job row, then enqueue it (never inside the transaction: the worker would race the commit)."""
     bound = bound or _bind(plan, data)
-    job = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
-    db().add(job)
+    values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
     try:
-        db().commit()
+        job = job_rows.insert_job(db(), values)
     except IntegrityError:  # the same Idempotency-Key, submitted concurrently
         db().rollback()
         if (replay := _replay(key, digest)) is not None:
@@ -156,7 +154,7 @@ def get_job(args: dict[str, Any], job_id: Any) -> Response:
     if wait > settings().max_wait:
         raise invalid([Problem("wait", f"{wait:g} is over the limit MAX_WAIT={settings().max_wait}")], "query string")
     if not wait:
-        job = tenant_job(job_id, with_results=True)
+        job = tenant_job_row(job_id)
     else:
         with extension("job_events").watch(str(job_id)) as waiter:
             job = _wait_for_end(job_id, time.monotonic() + wait, waiter)
@@ -164,14 +162,13 @@ def get_job(args: dict[str, Any], job_id: Any) -> Response:
     return json_response(job_body(job), 200, headers)
 
 
-def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter) -> Job:
+def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter) -> Row:
     """The job once it has ended, or as it is at the deadline; its row is read again on each wake."""
-    job = tenant_job(job_id, with_results=True)
+    job = tenant_job_row(job_id)
     while job.status not in TERMINAL_STATES and (left := deadline - time.monotonic()) > 0:
         db().rollback()  # end the snapshot so the next read sees the worker's commits
         waiter.sleep(left)
-        db().expire(job)
-        job = tenant_job(job_id, with_results=True)
+        job = tenant_job_row(job_id)
     return job
 
 

@@ -12,8 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from typing import Any, Union
+
 import numpy as np
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.graph import JobInputs
@@ -22,9 +24,40 @@ from .models import ACTIVE_STATES, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED,
 from .results import write_results
 
 
-def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bool, idempotency_key: str | None, request_hash: str | None) -> Job:
-    """A queued job row (the caller adds and commits it, then enqueues it)."""
-    return Job(
+JOBS = Job.__table__
+
+
+def _param(column: str, name: str | None = None):  # noqa: ANN202
+    """A parameter typed like a column (an untyped datetime would be stored in another text format by SQLite).
+
+    Named ``new_<column>`` by default: SQLAlchemy keeps a column's own name for its SET clause.
+    """
+    return bindparam(name or f"new_{column}", type_=JOBS.c[column].type)
+
+
+# The statements of a job's life are built once: building and hashing a statement costs more
+# CPU than running it, and a small job runs several of them.
+_CLAIM = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("job_id"), or_(JOBS.c.status == QUEUED, and_(JOBS.c.status == RUNNING, JOBS.c.heartbeat_at < bindparam("stale_before"))))
+    .values(status=RUNNING, attempts=JOBS.c.attempts + 1, started_at=_param("started_at", "now"), heartbeat_at=_param("heartbeat_at", "now"), stage="loading", progress=0.0)
+    .returning(JOBS.c.attempts, JOBS.c.graph_id, JOBS.c.batched, JOBS.c.check_gradients, JOBS.c.inputs)
+)
+_OURS = and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status == RUNNING, JOBS.c.attempts == bindparam("attempt"))
+_SUCCEED = update(JOBS).where(_OURS).values(
+    status=SUCCEEDED, outputs=_param("outputs"), gradient_check=_param("gradient_check"), chunk_nodes=_param("chunk_nodes"),
+    finished_at=_param("finished_at"), stage=None, progress=1.0,
+)
+_CLEAR_SENT = update(JOBS).where(JOBS.c.id == bindparam("job_id"), JOBS.c.status == QUEUED).values(enqueued_at=None)
+_INSERT = insert(JOBS)
+
+Executor = Union[Connection, Session]  # these functions run on either; each commits its own change
+
+
+def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bool, idempotency_key: str | None, request_hash: str | None) -> dict[str, Any]:
+    """The values of a queued job row (the caller inserts them with ``insert_job``, then enqueues it)."""
+    now = utcnow()
+    return dict(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
         graph_id=graph_id,
@@ -33,14 +66,22 @@ def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bo
         batched=bound.batched,
         check_gradients=check_gradients,
         inputs=inputs_to_bytes(bound),
-        outputs=None,  # set, so that answering the submission does not load these deferred columns
-        gradient_check=None,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         attempts=0,
-        created_at=utcnow(),
-        enqueued_at=utcnow(),  # the caller sends the message right after commit, or calls clear_sent
+        created_at=now,
+        enqueued_at=now,  # the caller sends the message right after commit, or calls clear_sent
     )
+
+
+def insert_job(executor: Executor, values: dict[str, Any]) -> Job:
+    """Insert and commit a new job; return it as a Job (not attached to any session), to answer with.
+
+    :raise IntegrityError: the tenant already has a job with this Idempotency-Key.
+    """
+    executor.execute(_INSERT, values)
+    executor.commit()
+    return Job(**values, outputs=None, gradient_check=None)
 
 
 def inputs_to_bytes(bound: JobInputs) -> bytes:
@@ -64,10 +105,10 @@ def mark_sent(session: Session, job_id: str, unless_sent_after: datetime | None 
     return result.rowcount == 1
 
 
-def clear_sent(session: Session, job_id: str) -> None:
+def clear_sent(executor: Executor, job_id: str) -> None:
     """The message could not be sent: leave the job for the sweeper to send."""
-    session.execute(update(Job).where(Job.id == job_id, Job.status == QUEUED).values(enqueued_at=None))
-    session.commit()
+    executor.execute(_CLEAR_SENT, {"job_id": job_id})
+    executor.commit()
 
 
 @dataclass(frozen=True)
@@ -81,17 +122,10 @@ class Claim:
     inputs: bytes
 
 
-def claim(session: Session, job_id: str, stale_before: datetime) -> Claim | None:
+def claim(executor: Executor, job_id: str, stale_before: datetime) -> Claim | None:
     """Take a queued job (or a running one whose worker stopped beating), in one statement."""
-    claimable = or_(Job.status == QUEUED, and_(Job.status == RUNNING, Job.heartbeat_at < stale_before))
-    now = utcnow()
-    row = session.execute(
-        update(Job)
-        .where(Job.id == job_id, claimable)
-        .values(status=RUNNING, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now, stage="loading", progress=0.0)
-        .returning(Job.attempts, Job.graph_id, Job.batched, Job.check_gradients, Job.inputs)
-    ).one_or_none()
-    session.commit()
+    row = executor.execute(_CLAIM, {"job_id": job_id, "stale_before": stale_before, "now": utcnow()}).one_or_none()
+    executor.commit()
     return Claim(*row) if row is not None else None
 
 
@@ -110,23 +144,20 @@ def beat(session: Session, job_id: str, attempt: int, stage: str | None = None, 
 
 
 def succeed(
-    session: Session, job_id: str, attempt: int, outputs: str, gradient_check: str | None, values: np.ndarray, grads: np.ndarray, chunk_nodes: int
+    executor: Executor, job_id: str, attempt: int, outputs: str, gradient_check: str | None, values: np.ndarray, grads: np.ndarray, chunk_nodes: int
 ) -> bool:
     """Store the results and mark the job succeeded, in one transaction; False if it is no longer ours.
 
     The results go first, so that ``finished_at`` is stamped when they are in; if the job was
     canceled, deleted or taken over meanwhile, the fenced update matches nothing and all is undone.
     """
-    write_results(session, job_id, values, grads, chunk_nodes)
-    result = session.execute(
-        update(Job)
-        .where(_ours(job_id, attempt))
-        .values(status=SUCCEEDED, outputs=outputs, gradient_check=gradient_check, chunk_nodes=chunk_nodes, finished_at=utcnow(), stage=None, progress=1.0)
-    )
-    if result.rowcount != 1:
-        session.rollback()
+    write_results(executor, job_id, values, grads, chunk_nodes)
+    params = {"job_id": job_id, "attempt": attempt, "new_outputs": outputs, "new_gradient_check": gradient_check,
+              "new_chunk_nodes": chunk_nodes, "new_finished_at": utcnow()}
+    if executor.execute(_SUCCEED, params).rowcount != 1:
+        executor.rollback()
         return False
-    session.commit()
+    executor.commit()
     return True
 
 

@@ -6,7 +6,7 @@ A chunk holds ``chunk_nodes`` nodes x B numbers (about 128 KiB), so a 10^6-node 
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, bindparam, delete, insert
 from sqlalchemy.orm import Session
 
 from .chunks import chunk_rows
@@ -19,9 +19,14 @@ def chunk_nodes_for(batch_size: int) -> int:
     return max(1, CHUNK_CELLS // batch_size)
 
 
+CHUNKS = JobChunk.__table__
+_DELETE = delete(CHUNKS).where(CHUNKS.c.job_id == bindparam("job_id"))
+_INSERT = insert(CHUNKS)
+
+
 def write_results(connection: Connection | Session, job_id: str, values: np.ndarray, grads: np.ndarray, chunk_nodes: int) -> int:
     """Replace the job's result chunks (idempotent: a re-run overwrites, never duplicates)."""
-    connection.execute(delete(JobChunk).where(JobChunk.job_id == job_id))
+    connection.execute(_DELETE, {"job_id": job_id})
     rows = [
         {
             "job_id": job_id,
@@ -31,7 +36,7 @@ def write_results(connection: Connection | Session, job_id: str, values: np.ndar
         }
         for c, s in enumerate(range(0, values.shape[0], chunk_nodes))
     ]
-    connection.execute(insert(JobChunk), rows)
+    connection.execute(_INSERT, rows)
     return len(rows)
 
 
