@@ -21,7 +21,7 @@ from service.graph import evaluate, json_float, json_floats
 from service.graph.gradcheck import check_gradients
 from service.job_events import publisher
 from service.storage import jobs
-from service.storage.database import session_factory
+from service.storage.database import get_engine, session_factory
 from service.storage.plan_cache import PlanCache
 from service.storage.results import chunk_nodes_for
 
@@ -36,9 +36,8 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
     ``time_limit_errors``: the exceptions that mean the soft time limit was hit (Celery's).
     :raise OperationalError: the database is down at claim.
     """
-    sessions = session_factory(settings.database_url)
-    with sessions() as session:
-        claimed = jobs.claim(session, job_id, jobs.seconds_ago(settings.stale_running_after))
+    with get_engine(settings.database_url).connect() as connection:
+        claimed = jobs.claim(connection, job_id, jobs.seconds_ago(settings.stale_running_after))
     if claimed is None:
         return "not claimable"  # finished, canceled, deleted, or another worker holds it
     attempt = claimed.attempt
@@ -81,8 +80,8 @@ def _execute(settings: Settings, job_id: str, claimed: jobs.Claim, plans: PlanCa
         check = orjson.dumps({k: json_float(v) if isinstance(v, float) else v for k, v in report.items()}).decode()
     timer.next("storing", 0.6)
     chunk_nodes = chunk_nodes_for(result.batch_size)
-    with sessions() as session:
-        stored = jobs.succeed(session, job_id, attempt, outputs, check, result.values, result.grads, chunk_nodes)
+    with get_engine(settings.database_url).connect() as connection:
+        stored = jobs.succeed(connection, job_id, attempt, outputs, check, result.values, result.grads, chunk_nodes)
     timer.next(None, 1.0)
     if not stored:
         return "no longer ours"

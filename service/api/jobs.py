@@ -43,8 +43,11 @@ def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     key, digest = _idempotency(str(graph_id))
     if (replay := _replay(key, digest)) is not None:
         return replay
-    graph_id = tenant_graph_id(graph_id)
-    return _accept(graph_id, plan_cache().get(db(), graph_id), data, key, digest)
+    graph_id = str(graph_id)
+    plan = plan_cache().cached_for(graph_id, caller().tenant_id)  # a graph deleted since fails the insert: 404
+    if plan is None:
+        plan = plan_cache().get(db(), tenant_graph_id(graph_id))
+    return _accept(graph_id, plan, data, key, digest)
 
 
 @blp.route("/jobs", methods=["POST"])
@@ -98,10 +101,11 @@ def _accept(graph_id: str, plan: Plan, data: dict[str, Any], key: str | None, di
     values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
     try:
         job = job_rows.insert_job(db(), values)
-    except IntegrityError:  # the same Idempotency-Key, submitted concurrently
+    except IntegrityError:  # the same Idempotency-Key submitted concurrently, or the graph deleted meanwhile
         db().rollback()
         if (replay := _replay(key, digest)) is not None:
             return replay
+        tenant_graph_id(graph_id)  # 404 if it is gone
         raise
     _enqueue(job)
     return _accepted_response(job)

@@ -1,13 +1,17 @@
 """Engines and sessions: one engine per process and URL, SQLite tuned for an API and a worker at once."""
 from __future__ import annotations
 
+import select
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may sit unused before it is tested again
 _engines: dict[str, tuple[Engine, sessionmaker[Session]]] = {}
 _lock = threading.Lock()
 
@@ -47,7 +51,9 @@ def _create(url: str) -> Engine:
     # A server that stops answering must not hang a request or a worker forever: bounded connect,
     # TCP keepalives to notice a dead peer.
     connect_args = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
+    engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args)
+    _ping_when_idle(engine)
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -68,3 +74,37 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use when it may be dead, not before every use.
+
+    SQLAlchemy's ``pool_pre_ping`` makes a round trip on every checkout, a good part of a small
+    request's cost. Here a connection is pinged when it sat unused for PING_AFTER_IDLE seconds,
+    or when its socket has something to read while no query is running: that is how a server
+    that closed it (a restart, a terminated backend) shows, and checking costs one poll, not a
+    round trip. A ping that fails makes the pool open a new connection.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection, record) -> None:  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
+        recently_used = time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE
+        if recently_used and not _has_unread_data(dbapi_connection):
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure means: use another connection
+            raise DisconnectionError(str(exc)) from exc
+
+
+def _has_unread_data(dbapi_connection) -> bool:  # noqa: ANN001
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError):  # closed: fileno() fails
+        return True
+    return bool(readable)

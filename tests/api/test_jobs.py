@@ -184,6 +184,14 @@ def test_deleting_a_graph_deletes_its_jobs(client, graph_id, example):
     assert_problem(client.get(f"/v1/jobs/{job['id']}"), 404)
 
 
+def test_a_graph_deleted_after_its_plan_was_cached_takes_no_more_jobs(client, other, graph_id, example):
+    assert submit(client, graph_id, {"inputs": example["inputs"]}).status_code == 202  # the plan is cached now
+    assert_problem(submit(other, graph_id, {"inputs": example["inputs"]}), 404)  # cached, but not theirs
+    assert client.delete(f"/v1/graphs/{graph_id}").status_code == 204
+    assert_problem(submit(client, graph_id, {"inputs": example["inputs"]}), 404, "graph")
+    assert_problem(submit(client, graph_id, {"inputs": example["inputs"]}, headers={"Idempotency-Key": "k1"}), 404, "graph")
+
+
 def test_list_jobs_filters_by_status_and_graph(client, graph_id, example, settings):
     ids = [submit(client, graph_id, {"inputs": example["inputs"]}).get_json()["id"] for _ in range(3)]
     complete(settings, ids[0])
