@@ -11,13 +11,16 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import orjson
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from service.config import Settings
-from service.graph import evaluate, json_float, json_floats
+from service.graph import Plan, evaluate, json_float, json_floats
+from service.graph.engine import Evaluation
 from service.graph.gradcheck import check_gradients
 from service.job_events import publisher
 from service.storage import jobs
@@ -28,6 +31,8 @@ from service.storage.results import chunk_nodes_for
 from . import metrics
 
 log = logging.getLogger("gategraph.worker")
+AT_ONCE_CELLS = 65_536  # nodes x batch size up to which a job on a cached plan runs inside its claim's transaction
+_ROLLED_BACK = "rolled back"
 
 
 def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...] = ()) -> str:
@@ -36,18 +41,25 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
     ``time_limit_errors``: the exceptions that mean the soft time limit was hit (Celery's).
     :raise OperationalError: the database is down at claim.
     """
+    stale_before = jobs.seconds_ago(settings.stale_running_after)
     with get_engine(settings.database_url).connect() as connection:
-        claimed = jobs.claim(connection, job_id, jobs.seconds_ago(settings.stale_running_after))
-    if claimed is None:
-        return "not claimable"  # finished, canceled, deleted, or another worker holds it
-    attempt = claimed.attempt
-    log.info("job claimed", extra={"attempt": attempt, "pid": os.getpid()})  # which process ran which attempt
-    with _heartbeat(settings, job_id, attempt):
-        try:
-            outcome = _execute(settings, job_id, claimed, plans)
-            if outcome == "succeeded":
-                metrics.JOBS_ENDED.labels("succeeded").inc()
+        claimed = jobs.claim(connection, job_id, stale_before, commit=False)
+        if claimed is None:
+            return "not claimable"  # finished, canceled, deleted, or another worker holds it
+        log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()})  # which process ran which attempt
+        outcome = _run_at_once(settings, connection, job_id, claimed, plans)
+        if outcome is None:
+            connection.commit()
+        elif outcome == _ROLLED_BACK:  # claim it again, for good this time
+            claimed = jobs.claim(connection, job_id, stale_before)
+            if claimed is None:
+                return "not claimable"
+        else:
             return outcome
+    attempt = claimed.attempt
+    with heartbeats.beating(settings, job_id, attempt):
+        try:
+            return _ended(settings, job_id, _execute(settings, job_id, claimed, plans))
         except time_limit_errors:
             return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit:g} s (JOB_SOFT_TIME_LIMIT)")
         except MemoryError:
@@ -60,36 +72,84 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
             return _fail(settings, job_id, attempt, "internal_error", "the worker failed while running this job; it has been logged")
 
 
-def _execute(settings: Settings, job_id: str, claimed: jobs.Claim, plans: PlanCache) -> str:
-    sessions = session_factory(settings.database_url)
-    attempt, batched, wants_check = claimed.attempt, claimed.batched, claimed.check_gradients
-    timer = _StageTimer(settings, job_id, attempt)
-    with sessions() as session:
-        plan = plans.get(session, claimed.graph_id)
-    if plan is None:
-        return "deleted"
+def _run_at_once(settings: Settings, connection: Connection, job_id: str, claimed: jobs.Claim, plans: PlanCache) -> str | None:
+    """A small job on a cached plan: computed and stored in the claim's own transaction.
+
+    Nobody could watch it run (it takes milliseconds), so it needs no heartbeat, no stages and no
+    commit of its own; if the worker dies meanwhile the transaction is rolled back and the job is
+    queued as before. None when the job is not one of these (the claim is still open);
+    ``_ROLLED_BACK`` when anything went wrong: the caller then runs the job the usual way,
+    which reports every failure.
+    """
+    plan = plans.cached(claimed.graph_id)
+    if plan is None or plan.n_nodes * jobs.inputs_batch_size(claimed.inputs) > AT_ONCE_CELLS:
+        return None
+    try:
+        computed = _compute(plan, claimed, _StageTimer(settings, job_id, claimed.attempt, report=False))
+        stored = _store(connection, job_id, claimed.attempt, computed)
+    except Exception:  # noqa: BLE001 - the usual path runs it again and says what went wrong
+        log.warning("job %s: running it at once failed; running it the usual way", job_id, exc_info=True)
+        connection.rollback()
+        return _ROLLED_BACK
+    return _ended(settings, job_id, _finished(settings, job_id, plan, computed, stored))
+
+
+def _ended(settings: Settings, job_id: str, outcome: str) -> str:
+    if outcome == "succeeded":
+        metrics.JOBS_ENDED.labels("succeeded").inc()
+    return outcome
+
+
+@dataclass
+class _Computed:
+    result: Evaluation
+    outputs: str
+    check: str | None
+    timer: "_StageTimer"
+
+
+def _compute(plan: Plan, claimed: jobs.Claim, timer: "_StageTimer") -> _Computed:
     values, output_grads = jobs.inputs_from_bytes(claimed.inputs)
     timer.next("computing", 0.3)
     result = evaluate(plan, values, output_grads)
     output_rows = json_floats(result.values[plan.outputs])
-    outputs = orjson.dumps({name: (row if batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}).decode()
+    outputs = orjson.dumps({name: (row if claimed.batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}).decode()
     check = None
-    if wants_check:
+    if claimed.check_gradients:
         timer.next("checking", 0.5)
         report = check_gradients(plan, values, output_grads, result.grads).as_dict()
         check = orjson.dumps({k: json_float(v) if isinstance(v, float) else v for k, v in report.items()}).decode()
     timer.next("storing", 0.6)
-    chunk_nodes = chunk_nodes_for(result.batch_size)
-    with get_engine(settings.database_url).connect() as connection:
-        stored = jobs.succeed(connection, job_id, attempt, outputs, check, result.values, result.grads, chunk_nodes)
-    timer.next(None, 1.0)
+    return _Computed(result, outputs, check, timer)
+
+
+def _store(connection: Connection, job_id: str, attempt: int, computed: _Computed) -> bool:
+    result = computed.result
+    return jobs.succeed(connection, job_id, attempt, computed.outputs, computed.check, result.values, result.grads, chunk_nodes_for(result.batch_size))
+
+
+def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, stored: bool) -> str:
+    computed.timer.next(None, 1.0)
     if not stored:
         return "no longer ours"
     publisher(settings.broker_url, settings.queue).ended(job_id)
+    chunk_nodes = chunk_nodes_for(computed.result.batch_size)
     metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
     metrics.RESULT_NODES.inc(plan.n_nodes)
-    log.info("job succeeded", extra={"nodes": plan.n_nodes, "batch_size": result.batch_size, "stages": timer.seconds})
+    log.info("job succeeded", extra={"nodes": plan.n_nodes, "batch_size": computed.result.batch_size, "stages": computed.timer.seconds})
     return "succeeded"
+
+
+def _execute(settings: Settings, job_id: str, claimed: jobs.Claim, plans: PlanCache) -> str:
+    timer = _StageTimer(settings, job_id, claimed.attempt)
+    with session_factory(settings.database_url)() as session:
+        plan = plans.get(session, claimed.graph_id)
+    if plan is None:
+        return "deleted"
+    computed = _compute(plan, claimed, timer)
+    with get_engine(settings.database_url).connect() as connection:
+        stored = _store(connection, job_id, claimed.attempt, computed)
+    return _finished(settings, job_id, plan, computed, stored)
 
 
 class _StageTimer:
@@ -100,10 +160,10 @@ class _StageTimer:
     and those writes would be most of its cost.
     """
 
-    def __init__(self, settings: Settings, job_id: str, attempt: int):
+    def __init__(self, settings: Settings, job_id: str, attempt: int, report: bool = True):
         self.settings, self.job_id, self.attempt = settings, job_id, attempt
         self.stage, self.started = "loading", time.perf_counter()
-        self.report_from = self.started + settings.stage_report_after
+        self.report_from = self.started + settings.stage_report_after if report else float("inf")
         self.seconds: dict[str, float] = {}
 
     def next(self, stage: str | None, progress: float) -> None:
@@ -136,24 +196,42 @@ def _fail(settings: Settings, job_id: str, attempt: int, code: str, message: str
     return code
 
 
-@contextmanager
-def _heartbeat(settings: Settings, job_id: str, attempt: int) -> Iterator[None]:
-    """Beat every HEARTBEAT_INTERVAL while the job runs (the kernels release the GIL)."""
-    stop = threading.Event()
+class _Heartbeats:
+    """One thread per process beats for the job it runs, every HEARTBEAT_INTERVAL (the kernels release the GIL).
 
-    def beat() -> None:
-        while not stop.wait(settings.heartbeat_interval):
-            try:
-                with session_factory(settings.database_url)() as session:
-                    if not jobs.beat(session, job_id, attempt):
-                        return
-            except OperationalError:
-                log.warning("heartbeat of job %s missed: database unreachable", job_id)
+    One thread for the life of the process, not one per job: starting and joining a thread
+    cost about as much as a small job's computation.
+    """
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    def __init__(self) -> None:
+        self._running: dict[str, tuple[Settings, int]] = {}
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    @contextmanager
+    def beating(self, settings: Settings, job_id: str, attempt: int) -> Iterator[None]:
+        with self._lock:
+            if self._pid != os.getpid():  # first job in this process (pool children are forked)
+                self._pid = os.getpid()
+                threading.Thread(target=self._beat_forever, args=(settings.heartbeat_interval,), name="gategraph-heartbeats", daemon=True).start()
+            self._running[job_id] = (settings, attempt)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+
+    def _beat_forever(self, interval: float) -> None:
+        while True:
+            time.sleep(interval)
+            with self._lock:
+                running = list(self._running.items())
+            for job_id, (settings, attempt) in running:
+                try:
+                    with session_factory(settings.database_url)() as session:
+                        jobs.beat(session, job_id, attempt)
+                except OperationalError:
+                    log.warning("heartbeat of job %s missed: database unreachable", job_id)
+
+
+heartbeats = _Heartbeats()

@@ -100,6 +100,13 @@ def inputs_to_bytes(bound: JobInputs) -> bytes:
     return header + values.tobytes() + grads.tobytes()
 
 
+def inputs_batch_size(blob: bytes) -> int:
+    """The batch size of stored inputs, read from the header alone."""
+    if blob[:2] == b"PK":
+        return int(inputs_from_bytes(blob)[0].shape[1])
+    return _INPUTS_HEADER.unpack_from(blob)[3]
+
+
 def inputs_from_bytes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     if blob[:2] == b"PK":  # rows written before the raw format: .npz
         with np.load(io.BytesIO(blob)) as arrays:
@@ -138,10 +145,15 @@ class Claim:
     inputs: bytes
 
 
-def claim(executor: Executor, job_id: str, stale_before: datetime) -> Claim | None:
-    """Take a queued job (or a running one whose worker stopped beating), in one statement."""
+def claim(executor: Executor, job_id: str, stale_before: datetime, commit: bool = True) -> Claim | None:
+    """Take a queued job (or a running one whose worker stopped beating), in one statement.
+
+    ``commit=False`` leaves the transaction open, holding the row: the caller may finish the
+    job in the same transaction (``succeed``), and if it dies meanwhile the claim never happened.
+    """
     row = executor.execute(_CLAIM, {"job_id": job_id, "stale_before": stale_before, "now": utcnow()}).one_or_none()
-    executor.commit()
+    if commit or row is None:
+        executor.commit()
     return Claim(*row) if row is not None else None
 
 

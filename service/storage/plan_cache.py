@@ -34,6 +34,12 @@ class PlanCache:
                 self._plans.popitem(last=False)
         return plan
 
+    def cached(self, graph_id: str) -> Plan | None:
+        """The plan if it is here (no loading)."""
+        with self._lock:
+            entry = self._plans.get(graph_id)
+            return entry[0] if entry is not None else None
+
     def cached_for(self, graph_id: str, tenant_id: int) -> Plan | None:
         """The plan if it is here and the graph belongs to ``tenant_id`` (it may have been deleted since)."""
         with self._lock:

@@ -58,6 +58,7 @@ def test_submissions_while_redis_is_down_are_refused_or_completed_once_it_is_bac
     status, _, first, _ = submit(stack, graph, 0)
     assert status == 202 and wait_for(stack.api, first["id"])["status"] == "succeeded"
 
+    stack.redis.wait_acked()  # see wait_acked: this test is about a worker idle when Redis goes
     stack.redis.stop()
     ready = stack.api.raw.get("/readyz")
     assert ready.status_code == 503 and ready.headers["Retry-After"]

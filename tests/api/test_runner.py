@@ -1,0 +1,82 @@
+"""The worker's runner, in-process on both databases: small jobs on a cached plan run inside their claim's transaction."""
+import pytest
+
+import worker.runner as runner
+from service.storage.database import session_factory
+from service.storage.models import Job
+from service.storage.plan_cache import PlanCache
+
+
+@pytest.fixture
+def graph_id(client, example):
+    return client.post("/v1/graphs", json=example["graph"]).get_json()["id"]
+
+
+def submit(client, graph_id, example) -> str:
+    return client.post(f"/v1/graphs/{graph_id}/jobs", json={"inputs": example["inputs"]}).get_json()["id"]
+
+
+def row(settings, job_id) -> Job:
+    with session_factory(settings.database_url)() as session:
+        return session.get(Job, job_id)
+
+
+def test_the_first_job_loads_the_plan_and_later_ones_run_at_once(client, graph_id, example, settings, monkeypatch):
+    plans = PlanCache(4)
+    at_once = []
+    real = runner._run_at_once
+    monkeypatch.setattr(runner, "_run_at_once", lambda *a: at_once.append(real(*a)) or at_once[-1])
+    for _ in range(3):
+        job_id = submit(client, graph_id, example)
+        assert runner.run(settings, job_id, plans) == "succeeded"
+        job = row(settings, job_id)
+        assert job.status == "succeeded" and job.attempts == 1 and job.started_at <= job.finished_at
+        assert client.get(f"/v1/jobs/{job_id}").get_json()["outputs"] == {"f": -12.0}
+    assert at_once == [None, "succeeded", "succeeded"]  # not cached yet, then at once
+
+
+def test_a_failure_while_running_at_once_is_run_again_the_usual_way(client, graph_id, example, settings, monkeypatch):
+    plans = PlanCache(4)
+    assert runner.run(settings, submit(client, graph_id, example), plans) == "succeeded"  # caches the plan
+    calls = []
+    real_evaluate = runner.evaluate
+
+    def fails_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("injected")
+        return real_evaluate(*args)
+
+    monkeypatch.setattr(runner, "evaluate", fails_once)
+    job_id = submit(client, graph_id, example)
+    assert runner.run(settings, job_id, plans) == "succeeded"
+    assert len(calls) == 2 and row(settings, job_id).attempts == 1  # the rolled-back claim did not count
+
+
+def test_a_job_that_always_fails_ends_failed_with_a_reason(client, graph_id, example, settings, monkeypatch):
+    plans = PlanCache(4)
+    assert runner.run(settings, submit(client, graph_id, example), plans) == "succeeded"
+
+    def broken(*_args):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(runner, "evaluate", broken)
+    job_id = submit(client, graph_id, example)
+    assert runner.run(settings, job_id, plans) == "internal_error"
+    body = client.get(f"/v1/jobs/{job_id}").get_json()
+    assert body["status"] == "failed" and body["error"]["code"] == "internal_error"
+
+
+def test_a_large_job_on_a_cached_plan_runs_the_usual_way(client, settings, monkeypatch):
+    n = runner.AT_ONCE_CELLS  # nodes x batch over the bound
+    gates = [{"id": "g0", "op": "add", "inputs": ["x", "x"]}] + [{"id": f"g{i}", "op": "add", "inputs": [f"g{i - 1}", "x"]} for i in range(1, n)]
+    graph_id = client.post("/v1/graphs", json={"inputs": ["x"], "gates": gates}).get_json()["id"]
+    plans = PlanCache(4)
+    at_once = []
+    real = runner._run_at_once
+    monkeypatch.setattr(runner, "_run_at_once", lambda *a: at_once.append(real(*a)) or at_once[-1])
+    for _ in range(2):
+        job_id = client.post(f"/v1/graphs/{graph_id}/jobs", json={"inputs": {"x": 1}}).get_json()["id"]
+        assert runner.run(settings, job_id, plans) == "succeeded"
+    assert at_once == [None, None]
+    assert client.get(f"/v1/jobs/{job_id}/nodes/g{n - 1}").get_json()["value"] == n + 1
