@@ -59,7 +59,7 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
     attempt = claimed.attempt
     with heartbeats.beating(settings, job_id, attempt):
         try:
-            return _ended(settings, job_id, _execute(settings, job_id, claimed, plans))
+            return _ended(_execute(settings, job_id, claimed, plans))
         except time_limit_errors:
             return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit:g} s (JOB_SOFT_TIME_LIMIT)")
         except MemoryError:
@@ -91,10 +91,10 @@ def _run_at_once(settings: Settings, connection: Connection, job_id: str, claime
         log.warning("job %s: running it at once failed; running it the usual way", job_id, exc_info=True)
         connection.rollback()
         return _ROLLED_BACK
-    return _ended(settings, job_id, _finished(settings, job_id, plan, computed, stored))
+    return _ended(_finished(settings, job_id, plan, computed, stored))
 
 
-def _ended(settings: Settings, job_id: str, outcome: str) -> str:
+def _ended(outcome: str) -> str:
     if outcome == "succeeded":
         metrics.JOBS_ENDED.labels("succeeded").inc()
     return outcome
@@ -232,6 +232,8 @@ class _Heartbeats:
                         jobs.beat(session, job_id, attempt)
                 except OperationalError:
                     log.warning("heartbeat of job %s missed: database unreachable", job_id)
+                except Exception:  # noqa: BLE001 - this thread must outlive any one failed beat
+                    log.exception("heartbeat of job %s failed", job_id)
 
 
 heartbeats = _Heartbeats()

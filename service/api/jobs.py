@@ -20,7 +20,7 @@ from worker.app import send_job
 from .context import caller, db, extension, plan_cache, require_key, settings, tenant_graph_id, tenant_job, tenant_job_row
 from .parser import ApiBlueprint
 from .paging import keyset_page
-from .problems import ApiProblem, invalid
+from .problems import ApiProblem, invalid, not_found
 from .render import job_body, json_response
 from .schemas import JobListArgsSchema, JobPageSchema, JobRequestSchema, JobSchema, OneStepJobSchema, ProblemSchema, WaitArgsSchema
 
@@ -45,8 +45,8 @@ def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
         return replay
     graph_id = str(graph_id)
     plan = plan_cache().cached_for(graph_id, caller().tenant_id)  # a graph deleted since fails the insert: 404
-    if plan is None:
-        plan = plan_cache().get(db(), tenant_graph_id(graph_id))
+    if plan is None and (plan := plan_cache().get(db(), tenant_graph_id(graph_id))) is None:
+        raise not_found("graph")  # deleted between the two reads
     return _accept(graph_id, plan, data, key, digest)
 
 
