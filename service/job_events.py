@@ -1,9 +1,10 @@
 """Job-ended events over Redis pub/sub, so that ``GET /v1/jobs/{id}?wait=`` answers the moment a job ends.
 
 The database stays the only record of a job: an event only says "look again now". Whoever
-ends a job (the worker, a cancel, the sweeper) publishes its id after the commit, at most
-once and without waiting; each API process has one listener thread that wakes the requests
-waiting on that id. An event lost to a Redis restart or a reconnect costs latency, never
+ends a job (the worker, a cancel, the sweeper) publishes its id after the commit, best effort
+(a failed publish is not retried, and after one the process skips publishing for
+``PUBLISH_BACKOFF`` seconds, so a frozen Redis costs one timeout, not one per job); each API
+process has one listener thread that wakes the requests waiting on that id. An event lost to a Redis restart or a reconnect costs latency, never
 correctness: waiters still read the row every ``SAFETY_POLL`` seconds, and poll as before
 (10 ms growing to 250 ms) whenever the listener is not subscribed.
 """
@@ -24,6 +25,7 @@ log = logging.getLogger("gategraph.events")
 SAFETY_POLL = 1.0  # seconds between reads of the row while events flow
 RECONNECT_PAUSE = 1.0  # seconds between attempts to subscribe again
 SOCKET_TIMEOUT = 2.0  # the same bound as the broker's: a frozen Redis must not hold a worker
+PUBLISH_BACKOFF = 5.0  # seconds without publishing after a failed publish
 
 
 def channel_for(queue: str) -> str:
@@ -45,15 +47,19 @@ class Publisher:
         self.url, self.channel = redis_url(broker_url), channel_for(queue)
         self._client: redis.Redis | None = None
         self._pid = 0
+        self._down_until = 0.0
 
     def ended(self, job_id: str) -> None:
         """Tell waiters that a job ended; never raises (waiters fall back to reading the row)."""
+        if time.monotonic() < self._down_until:
+            return
         try:
             if self._client is None or self._pid != os.getpid():
                 self._client = redis.Redis.from_url(self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
                 self._pid = os.getpid()
             self._client.publish(self.channel, job_id)
         except (redis.RedisError, OSError):
+            self._down_until = time.monotonic() + PUBLISH_BACKOFF
             log.debug("could not publish the end of job %s; waiters will see it by polling", job_id)
 
 
@@ -108,20 +114,26 @@ class Listener:
                 self._listen()
             except (redis.RedisError, OSError) as exc:
                 log.debug("job events: %s; subscribing again in %g s", exc, RECONNECT_PAUSE)
-            self._subscribed.clear()
+            except Exception:  # noqa: BLE001 - this thread must live as long as its process
+                log.exception("job events: unexpected error; subscribing again in %g s", RECONNECT_PAUSE)
+            finally:
+                self._subscribed.clear()
             time.sleep(RECONNECT_PAUSE)
 
     def _listen(self) -> None:
         client = redis.Redis.from_url(self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=None,
                                    socket_keepalive=True, health_check_interval=10)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub = client.pubsub()
         try:
             pubsub.subscribe(self.channel)
-            self._subscribed.set()
             while True:
                 message = pubsub.get_message(timeout=SAFETY_POLL)
-                if message is not None and message["type"] == "message":
-                    self._wake(message["data"].decode())
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":  # Redis confirmed: from now on no event is missed
+                    self._subscribed.set()
+                elif message["type"] == "message":
+                    self._wake(message["data"].decode(errors="replace"))
         finally:
             pubsub.close()
             client.close()
@@ -141,8 +153,12 @@ class Waiter:
         self._pause = 0.01
 
     def sleep(self, most: float) -> bool:
-        """Sleep at most ``most`` seconds; True if the job's event came."""
+        """Sleep at most ``most`` seconds; True if the job's event came (and it is consumed)."""
         if self._subscribed.is_set():
-            return self._ended.wait(min(most, SAFETY_POLL))
-        pause, self._pause = self._pause, min(self._pause * 1.5, 0.25)  # no events: poll the row, 10 ms growing to 250 ms
-        return self._ended.wait(min(most, pause))
+            woken = self._ended.wait(min(most, SAFETY_POLL))
+        else:  # no events: poll the row, 10 ms growing to 250 ms
+            pause, self._pause = self._pause, min(self._pause * 1.5, 0.25)
+            woken = self._ended.wait(min(most, pause))
+        if woken:
+            self._ended.clear()
+        return woken

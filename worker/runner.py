@@ -32,13 +32,16 @@ from . import metrics
 
 log = logging.getLogger("gategraph.worker")
 AT_ONCE_CELLS = 65_536  # nodes x batch size up to which a job on a cached plan runs inside its claim's transaction
-_ROLLED_BACK = "rolled back"
+_ROLLED_BACK, _TIMED_OUT = "rolled back", "timed out"
 
 
-def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...] = ()) -> str:
+def run(
+    settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...] = (), redelivered: bool = False
+) -> str:
     """Claim and run a job; return what happened.
 
     ``time_limit_errors``: the exceptions that mean the soft time limit was hit (Celery's).
+    ``redelivered``: the broker gave this message back once already (its worker died).
     :raise OperationalError: the database is down at claim.
     """
     stale_before = jobs.seconds_ago(settings.stale_running_after)
@@ -47,13 +50,17 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
         if claimed is None:
             return "not claimable"  # finished, canceled, deleted, or another worker holds it
         log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()})  # which process ran which attempt
-        outcome = _run_at_once(settings, connection, job_id, claimed, plans)
+        outcome = None
+        if not redelivered and claimed.attempt == 1:
+            outcome = _run_at_once(settings, connection, job_id, claimed, plans, time_limit_errors)
         if outcome is None:
             connection.commit()
-        elif outcome == _ROLLED_BACK:  # claim it again, for good this time
+        elif outcome in (_ROLLED_BACK, _TIMED_OUT):  # claim it again, for good this time
             claimed = jobs.claim(connection, job_id, stale_before)
             if claimed is None:
                 return "not claimable"
+            if outcome == _TIMED_OUT:
+                return _fail(settings, job_id, claimed.attempt, "time_limit", _soft_limit_message(settings))
         else:
             return outcome
     attempt = claimed.attempt
@@ -61,7 +68,7 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
         try:
             return _ended(_execute(settings, job_id, claimed, plans))
         except time_limit_errors:
-            return _fail(settings, job_id, attempt, "time_limit", f"the job ran over the time limit of {settings.job_soft_time_limit:g} s (JOB_SOFT_TIME_LIMIT)")
+            return _fail(settings, job_id, attempt, "time_limit", _soft_limit_message(settings))
         except MemoryError:
             return _fail(settings, job_id, attempt, "out_of_memory", "the job needed more memory than the worker has")
         except OperationalError:
@@ -72,21 +79,33 @@ def run(settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tu
             return _fail(settings, job_id, attempt, "internal_error", "the worker failed while running this job; it has been logged")
 
 
-def _run_at_once(settings: Settings, connection: Connection, job_id: str, claimed: jobs.Claim, plans: PlanCache) -> str | None:
+def _soft_limit_message(settings: Settings) -> str:
+    return f"the job ran over the time limit of {settings.job_soft_time_limit:g} s (JOB_SOFT_TIME_LIMIT)"
+
+
+def _run_at_once(
+    settings: Settings, connection: Connection, job_id: str, claimed: jobs.Claim, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...]
+) -> str | None:
     """A small job on a cached plan: computed and stored in the claim's own transaction.
 
     Nobody could watch it run (it takes milliseconds), so it needs no heartbeat, no stages and no
-    commit of its own; if the worker dies meanwhile the transaction is rolled back and the job is
-    queued as before. None when the job is not one of these (the claim is still open);
-    ``_ROLLED_BACK`` when anything went wrong: the caller then runs the job the usual way,
-    which reports every failure.
+    commit of its own. If the worker dies meanwhile, the claim rolls back with the rest and the
+    message comes back marked redelivered: the caller then runs it the usual way, with its
+    attempt counted, so a job that kills its worker still ends (``worker_lost``).
+    None when the job is not one of these (the claim is still open); ``_ROLLED_BACK`` when
+    anything went wrong, ``_TIMED_OUT`` on the soft time limit: the claim is undone.
     """
     plan = plans.cached(claimed.graph_id)
-    if plan is None or plan.n_nodes * jobs.inputs_batch_size(claimed.inputs) > AT_ONCE_CELLS:
+    if plan is None:
         return None
     try:
+        if plan.n_nodes * jobs.inputs_batch_size(claimed.inputs) > AT_ONCE_CELLS:
+            return None
         computed = _compute(plan, claimed, _StageTimer(settings, job_id, claimed.attempt, report=False))
         stored = _store(connection, job_id, claimed.attempt, computed)
+    except time_limit_errors:
+        connection.rollback()
+        return _TIMED_OUT
     except Exception:  # noqa: BLE001 - the usual path runs it again and says what went wrong
         log.warning("job %s: running it at once failed; running it the usual way", job_id, exc_info=True)
         connection.rollback()

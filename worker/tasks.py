@@ -74,6 +74,7 @@ def run_job(self, job_id: str, request_id: str | None = None) -> str:  # noqa: A
     logs.job_id.set(job_id)
     logs.request_id.set(request_id)
     try:
-        return run(settings, job_id, plans, (SoftTimeLimitExceeded,))
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        return run(settings, job_id, plans, (SoftTimeLimitExceeded,), redelivered)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=2) from None

@@ -18,7 +18,7 @@ from service.storage.results import read_results
 from .context import db, plan_cache, require_key, settings, tenant_job
 from .parser import ApiBlueprint
 from .paging import page_limit
-from .problems import ApiProblem, invalid
+from .problems import ApiProblem, invalid, not_found
 from .render import decode_cursor, encode_cursor, json_response, node_items
 from .schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
 
@@ -111,6 +111,8 @@ def diagram(args: dict[str, Any], job_id: Any) -> Response:
     values, grads = read_results(db(), job, 0, graph.n_nodes)
     _, output_grads = inputs_from_bytes(job.inputs)
     plan = plan_cache().get(db(), graph.id)
+    if plan is None:
+        raise not_found("graph")  # deleted since this request read it
     try:
         svg = render_svg(circuit_dot(plan, values[:, item], grads[:, item], output_grads[:, item]))
     except GraphvizMissing as exc:

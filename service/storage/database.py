@@ -104,7 +104,8 @@ def _ping_when_idle(engine: Engine) -> None:
 
 def _has_unread_data(dbapi_connection) -> bool:  # noqa: ANN001
     try:
-        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    except (OSError, ValueError):  # closed: fileno() fails
+        poller = select.poll()  # not select.select: it fails on descriptors over 1023
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except Exception:  # noqa: BLE001 - a closed connection's fileno() raises (psycopg.OperationalError): ping it
         return True
-    return bool(readable)

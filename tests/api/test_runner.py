@@ -80,3 +80,50 @@ def test_a_large_job_on_a_cached_plan_runs_the_usual_way(client, settings, monke
         assert runner.run(settings, job_id, plans) == "succeeded"
     assert at_once == [None, None]
     assert client.get(f"/v1/jobs/{job_id}/nodes/g{n - 1}").get_json()["value"] == n + 1
+
+
+def test_a_redelivered_or_retried_job_runs_the_usual_way_so_its_attempts_count(client, graph_id, example, settings, monkeypatch):
+    """A job whose run killed its worker must not run at once again: its attempts would never count."""
+    plans = PlanCache(4)
+    assert runner.run(settings, submit(client, graph_id, example), plans) == "succeeded"  # caches the plan
+    at_once = []
+    monkeypatch.setattr(runner, "_run_at_once", lambda *a: at_once.append(1))
+    job_id = submit(client, graph_id, example)
+    assert runner.run(settings, job_id, plans, redelivered=True) == "succeeded"
+    assert at_once == [] and row(settings, job_id).attempts == 1
+
+
+def test_the_soft_time_limit_while_running_at_once_fails_the_job_with_time_limit(client, graph_id, example, settings, monkeypatch):
+    class SoftLimit(Exception):
+        pass
+
+    plans = PlanCache(4)
+    assert runner.run(settings, submit(client, graph_id, example), plans) == "succeeded"
+
+    calls = []
+    real_evaluate = runner.evaluate
+
+    def over_time(*args):  # like Celery's soft limit: raised once, in the middle of the work
+        calls.append(1)
+        if len(calls) == 1:
+            raise SoftLimit
+        return real_evaluate(*args)
+
+    monkeypatch.setattr(runner, "evaluate", over_time)
+    job_id = submit(client, graph_id, example)
+    assert runner.run(settings, job_id, plans, (SoftLimit,)) == "time_limit"
+    job = row(settings, job_id)
+    assert job.status == "failed" and job.error_code == "time_limit" and job.attempts == 1 and calls == [1]  # not run again
+
+
+def test_a_job_with_unreadable_inputs_ends_failed_instead_of_staying_queued(client, graph_id, example, settings):
+    from sqlalchemy import update
+
+    plans = PlanCache(4)
+    assert runner.run(settings, submit(client, graph_id, example), plans) == "succeeded"
+    job_id = submit(client, graph_id, example)
+    with session_factory(settings.database_url)() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(inputs=b"GGI1"))  # cut short
+        session.commit()
+    assert runner.run(settings, job_id, plans) == "internal_error"
+    assert row(settings, job_id).status == "failed"

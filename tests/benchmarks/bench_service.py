@@ -664,7 +664,7 @@ class Bench:
             wall_now = time.time()
             created, started, finished = (_ts(job[k]) for k in ("created_at", "started_at", "finished_at"))
             big.server = {"queued (started_at - created_at)": started - created,
-                          "started_at -> finished_at (finished_at is stamped before the results are written)": finished - started,
+                          "started_at -> finished_at (finished_at is stamped as the results are written, before the commit)": finished - started,
                           "finished_at -> succeeded seen by the client": wall_now - finished}
             self.say(f"job: {big.job:.2f} s (submit answered after {big.submit:.2f} s)")
             outputs_json = orjson.dumps(job["outputs"]).decode()  # what the worker stores with the results
