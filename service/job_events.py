@@ -121,8 +121,8 @@ class Listener:
             time.sleep(RECONNECT_PAUSE)
 
     def _listen(self) -> None:
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=None,
-                                   socket_keepalive=True, health_check_interval=10)
+        tcp = {} if self.url.startswith("unix://") else {"socket_keepalive": True}  # a unix socket takes no keepalive
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=None, health_check_interval=10, **tcp)
         pubsub = client.pubsub()
         try:
             pubsub.subscribe(self.channel)

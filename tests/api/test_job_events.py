@@ -54,6 +54,21 @@ def test_the_embedded_brokers_socket_url_is_understood_by_redis_py():
     assert redis_url("redis://h:6379/2") == "redis://h:6379/2"
 
 
+def test_events_flow_through_the_embedded_redis_on_its_unix_socket(tmp_path, queue):
+    from service.embedded import Supervisor, start_redis
+
+    supervisor = Supervisor()
+    try:
+        broker_url = start_redis(supervisor, tmp_path)
+        assert broker_url.startswith("redis+socket://")
+        listener = subscribed(Listener(broker_url, queue))
+        with listener.watch("job-1") as waiter:
+            Publisher(broker_url, queue).ended("job-1")
+            assert waiter.sleep(30) is True
+    finally:
+        supervisor.stop_all()
+
+
 @pytest.fixture
 def no_safety_poll(monkeypatch):
     """Waiters that trust the events never read the row on their own: a wait then ends only if told."""
