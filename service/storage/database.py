@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may sit unused before it is tested again
+IDLE_IN_TRANSACTION_TIMEOUT = 60.0  # seconds PostgreSQL lets a session sit in an open transaction doing nothing
 _engines: dict[str, tuple[Engine, sessionmaker[Session]]] = {}
 _lock = threading.Lock()
 
@@ -49,8 +50,10 @@ def _create(url: str) -> Engine:
     if parsed.drivername == "postgresql":  # psycopg 3, not psycopg2
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     # A server that stops answering must not hang a request or a worker forever: bounded connect,
-    # TCP keepalives to notice a dead peer.
-    connect_args = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+    # TCP keepalives to notice a dead peer. And a client that stops in the middle of a transaction
+    # (a frozen process) must not hold its row locks forever: the server ends such a session.
+    connect_args = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                    "options": f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"}
     engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args)
     _ping_when_idle(engine)
     return engine

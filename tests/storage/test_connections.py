@@ -1,6 +1,8 @@
 """Pooled PostgreSQL connections: a connection the server has closed is replaced before use, without a ping per use."""
 import psycopg
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from service.storage.database import get_engine
 from tests.conftest import PG_ADMIN
@@ -37,3 +39,19 @@ def test_a_connection_in_steady_use_is_not_pinged_but_an_idle_one_is(monkeypatch
     with engine.connect() as conn:
         conn.execute(text("SELECT 2"))
     assert pings == ["SELECT 1"]
+
+
+def test_a_session_frozen_inside_a_transaction_loses_its_locks(monkeypatch):
+    """A worker stopped (SIGSTOP, swapped out) mid-transaction must not hold a job's row lock forever."""
+    import time
+
+    import service.storage.database as database
+
+    monkeypatch.setattr(database, "IDLE_IN_TRANSACTION_TIMEOUT", 0.5)
+    url = PG_ADMIN + "?application_name=frozen-test"  # a URL of its own: a new engine with the short timeout
+    engine = get_engine(url)
+    with engine.connect() as frozen:
+        frozen.execute(text("CREATE TEMP TABLE t (x int)"))  # a transaction is open now; then nothing happens
+        time.sleep(1.5)
+        with pytest.raises(DBAPIError, match="idle-in-transaction"):  # the server ended the session
+            frozen.execute(text("SELECT 1"))
