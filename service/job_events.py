@@ -4,9 +4,10 @@ The database stays the only record of a job: an event only says "look again now"
 ends a job (the worker, a cancel, the sweeper) publishes its id after the commit, best effort
 (a failed publish is not retried, and after one the process skips publishing for
 ``PUBLISH_BACKOFF`` seconds, so a frozen Redis costs one timeout, not one per job); each API
-process has one listener thread that wakes the requests waiting on that id. An event lost to a Redis restart or a reconnect costs latency, never
-correctness: waiters still read the row every ``SAFETY_POLL`` seconds, and poll as before
-(10 ms growing to 250 ms) whenever the listener is not subscribed.
+process has one listener thread that wakes the requests waiting on that id. An event lost to
+a Redis restart or a reconnect costs latency, never correctness: waiters still read the row
+every ``SAFETY_POLL`` seconds, and poll as before (10 ms growing to 250 ms) whenever the
+listener is not subscribed.
 """
 from __future__ import annotations
 
