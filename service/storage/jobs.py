@@ -157,16 +157,12 @@ def claim(executor: Executor, job_id: str, stale_before: datetime, commit: bool 
     return Claim(*row) if row is not None else None
 
 
-def _ours(job_id: str, attempt: int):  # noqa: ANN202
-    return and_(Job.id == job_id, Job.status == RUNNING, Job.attempts == attempt)
-
-
 def beat(session: Session, job_id: str, attempt: int, stage: str | None = None, progress: float | None = None) -> bool:
     """Heartbeat (and stage); False when the job is no longer this attempt's (canceled, deleted, taken over)."""
     values: dict = {"heartbeat_at": utcnow()}
     if stage is not None:
         values.update(stage=stage, progress=progress)
-    result = session.execute(update(Job).where(_ours(job_id, attempt)).values(**values))
+    result = session.execute(update(JOBS).where(_OURS).values(**values), {"job_id": job_id, "attempt": attempt})
     session.commit()
     return result.rowcount == 1
 
@@ -191,9 +187,10 @@ def succeed(
 
 def fail(session: Session, job_id: str, code: str, message: str, attempt: int | None = None) -> bool:
     """Mark an active job failed with a reason (only the given attempt's, when one is given)."""
-    where = _ours(job_id, attempt) if attempt is not None else and_(Job.id == job_id, Job.status.in_(ACTIVE_STATES))
+    where = _OURS if attempt is not None else and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status.in_(ACTIVE_STATES))
     result = session.execute(
-        update(Job).where(where).values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None)
+        update(JOBS).where(where).values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None),
+        {"job_id": job_id, "attempt": attempt},
     )
     session.commit()
     return result.rowcount == 1

@@ -18,3 +18,14 @@ def assert_problem(response, status: int, fragment: str | None = None) -> dict:
     if fragment:
         assert fragment in body["detail"] + " ".join(e["message"] + e["path"] for e in body.get("errors", [])), body
     return body
+
+
+def node_pages(client, job_id: str, limit: int) -> list[dict]:
+    """Every node item of a job, in order, following ``next_cursor`` page by page."""
+    items, cursor = [], None
+    while True:
+        page = client.get(f"/v1/jobs/{job_id}/nodes?limit={limit}" + (f"&cursor={cursor}" if cursor else "")).get_json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from tests.api.helpers import assert_problem, complete
+from tests.api.helpers import assert_problem, complete, node_pages
 from tests.oracle import exact
 
 
@@ -27,13 +27,7 @@ def done_job(client, settings):
 def test_pages_cover_every_node_once_in_order(client, done_job):
     definition, inputs = chain(40_000), {"x": 0.5, "y": 1.0}  # more than two storage chunks
     job = done_job(definition, inputs)
-    seen, cursor = [], None
-    while True:
-        page = client.get(f"/v1/jobs/{job}/nodes?limit=7000" + (f"&cursor={cursor}" if cursor else "")).get_json()
-        seen += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = node_pages(client, job, 7000)
     assert [n["id"] for n in seen] == ["x", "y"] + [f"g{i}" for i in range(40_000)]
     values, grads = exact(chain(60), inputs)  # the first gates, checked exactly
     for item in seen[2:62]:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from tests.api.helpers import node_pages
 from tests.conftest import Client
 from tests.oracle import exact
 
@@ -28,13 +29,7 @@ def wait_for(api: Client, job_id: str, seconds: float = 60) -> dict:
 
 
 def all_nodes(api: Client, job_id: str) -> dict[str, dict]:
-    items, cursor = [], None
-    while True:
-        page = api.get(f"/v1/jobs/{job_id}/nodes?limit=5000" + (f"&cursor={cursor}" if cursor else "")).get_json()
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return {n["id"]: n for n in items}
+    return {n["id"]: n for n in node_pages(api, job_id, 5000)}
 
 
 def test_worked_example(api, start_worker, example):
