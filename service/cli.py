@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from service.config import Settings
+from service.runtime.config import Settings
+from service.runtime.job_states import CANCELED, FAILED, QUEUED, SUCCEEDED
 
 
 @click.group()
@@ -30,7 +31,7 @@ def serve(workers: int) -> None:
 def worker(concurrency: int | None) -> None:
     """Start a Celery worker (BROKER_URL and DATABASE_URL from the environment)."""
     settings = Settings.from_env()
-    command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", settings.log_level, "-Q", settings.queue]
+    command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", settings.log_level, "-Q", settings.queue]
     if concurrency:
         command += ["--concurrency", str(concurrency)]
     os.execv(sys.executable, command)
@@ -67,7 +68,7 @@ def _session():  # noqa: ANN202
 @click.option("--label", default=None, help="A note to recognise the key by.")
 def keys_create(tenant: str, label: str | None) -> None:
     """Create an API key for TENANT (created if new) and print it, once."""
-    from service.api.auth import create_key
+    from service.storage.keys import create_key
 
     with _session() as session:
         click.echo(create_key(session, tenant, label))
@@ -76,18 +77,19 @@ def keys_create(tenant: str, label: str | None) -> None:
 @keys.command("list")
 def keys_list() -> None:
     """List keys by tenant: key id, label, created, revoked (never the key)."""
-    from service.api.auth import list_keys
+    from service.storage.keys import list_keys
 
     with _session() as session:
-        for tenant, key_id, label, created, revoked in list_keys(session):
-            click.echo(f"{tenant}\t{key_id}\t{label or ''}\t{created}\t{'revoked ' + revoked if revoked else 'active'}")
+        for key in list_keys(session):
+            state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+            click.echo(f"{key.tenant}\t{key.key_id}\t{key.label or ''}\t{key.created_at}\t{state}")
 
 
 @keys.command("revoke")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (the part after gg_, as `keys list` shows)."""
-    from service.api.auth import revoke_key
+    from service.storage.keys import revoke_key
 
     with _session() as session:
         if not revoke_key(session, key_id):
@@ -123,7 +125,7 @@ def _echo_json(value) -> None:  # noqa: ANN001
 @_key
 def submit(graph_file: Path, inputs_file: Path, check_gradients: bool, wait: bool, timeout: float | None, url: str, key: str) -> None:
     """Submit GRAPH_FILE (a definition, or a graph id in a .txt file) with the inputs of --inputs."""
-    from service.cliio import read_graph, read_inputs
+    from service.cli_files import read_graph, read_inputs
 
     inputs, output_grads = read_inputs(inputs_file)
     client = _client(url, key)
@@ -148,7 +150,7 @@ def status(job_id: str, wait: bool, timeout: float | None, url: str, key: str) -
         return
     job = _api(lambda: client.job(job_id))
     _echo_json(job)
-    if job["status"] in ("failed", "canceled"):
+    if job["status"] in (FAILED, CANCELED):
         raise SystemExit(1)
 
 
@@ -159,7 +161,7 @@ def status(job_id: str, wait: bool, timeout: float | None, url: str, key: str) -
 @_key
 def nodes(job_id: str, fmt: str, url: str, key: str) -> None:
     """Print every node of a succeeded job: JSON lines, or CSV (id,kind,op,value,grad; batches as one row per item)."""
-    from service.cliio import write_nodes
+    from service.cli_files import write_nodes
 
     client = _client(url, key)
     _api(lambda: write_nodes(client.nodes(job_id), fmt, sys.stdout))
@@ -188,18 +190,18 @@ def _finish(client, job_id: str, timeout: float | None) -> None:  # noqa: ANN001
 
     columns = (SpinnerColumn(), TextColumn("job {task.fields[job]} [bold]{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True, console=_stderr_console()) as bar:
-        task = bar.add_task("queued", total=1.0, job=job_id[:8])
+        task = bar.add_task(QUEUED, total=1.0, job=job_id[:8])
 
         def show(job: dict) -> None:
             label = job["status"] + (f" ({job['stage']})" if job.get("stage") else "")
-            bar.update(task, description=label, completed=job.get("progress") or (1.0 if job["status"] == "succeeded" else 0.0))
+            bar.update(task, description=label, completed=job.get("progress") or (1.0 if job["status"] == SUCCEEDED else 0.0))
 
         try:
             job = _api(lambda: client.wait(job_id, timeout, show))
         except TimeoutError as exc:
             raise click.ClickException(str(exc)) from None
     _echo_json(job)
-    if job["status"] != "succeeded":
+    if job["status"] != SUCCEEDED:
         raise SystemExit(1)
 
 

@@ -16,7 +16,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import requests
 
-TERMINAL = ("succeeded", "failed", "canceled")
+from service.runtime.job_states import TERMINAL_STATES
+
+TERMINAL = TERMINAL_STATES
 RETRY_STATUSES = (429, 502, 503, 504)
 
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from service.config import Settings
+from service.runtime.config import Settings
 
 
 class Supervisor:
@@ -82,7 +82,7 @@ def serve(settings: Settings, workers: int = 2) -> None:
     """Run API and worker until interrupted."""
     from service.storage.database import session_factory
     from service.storage.migrate import upgrade
-    from service.api.auth import create_key
+    from service.storage.keys import create_key
 
     home = Path(settings.home)
     home.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def serve(settings: Settings, workers: int = 2) -> None:
         env = {**os.environ, "DATABASE_URL": settings.database_url, "BROKER_URL": settings.broker_url,
                "GATEGRAPH_HOME": str(home), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         python = sys.executable
-        supervisor.start("worker", [python, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO",
+        supervisor.start("worker", [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
                                     "--concurrency", str(workers), "-Q", settings.queue], env)
         supervisor.start("api", [python, "-m", "gunicorn", "service.wsgi:app", "--bind", f"{settings.host}:{settings.port}",
                                  "--worker-class", "gthread", "--workers", str(workers), "--threads", "8",

@@ -1,4 +1,4 @@
 """The WSGI entry point for gunicorn: ``gunicorn service.wsgi:app``."""
-from service.app import create_app
+from service.api.app_factory import create_app
 
 app = create_app()

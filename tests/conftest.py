@@ -15,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from service.config import Settings
+from service.runtime.config import Settings
 from service.storage.database import dispose_all, get_engine, session_factory
 from service.storage.migrate import upgrade
 from service.storage.models import Base
@@ -74,7 +74,7 @@ def settings(database_url, queue_name, tmp_path) -> Settings:
 
 @pytest.fixture
 def make_app():
-    from service.app import create_app
+    from service.api.app_factory import create_app
 
     def build(settings: Settings, check_migrations: bool = True, **changes):
         return create_app(replace(settings, **changes), check_migrations=check_migrations)
@@ -90,7 +90,7 @@ def app(settings, make_app):
 @pytest.fixture
 def keys(settings) -> dict[str, str]:
     """An API key for each of two tenants."""
-    from service.api.auth import create_key
+    from service.storage.keys import create_key
 
     with session_factory(settings.database_url)() as session:
         return {"acme": create_key(session, "acme"), "other": create_key(session, "other")}

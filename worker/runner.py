@@ -14,25 +14,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-import orjson
+import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from service.config import Settings
-from service.graph import Plan, evaluate, json_float, json_floats
+from service.runtime.config import Settings
+from service.graph import Plan, evaluate
 from service.graph.engine import Evaluation
-from service.graph.gradcheck import check_gradients
-from service.job_events import publisher
-from service.storage import jobs
+from service.graph.gradcheck import GradientCheck, check_gradients
+from service.runtime.job_events import publisher
+from service.runtime.job_states import FAILED, SUCCEEDED
+from service.storage import job_rows
 from service.storage.database import get_engine, session_factory
+from service.storage.job_blobs import inputs_batch_size, inputs_from_bytes
 from service.storage.plan_cache import PlanCache
-from service.storage.results import chunk_nodes_for
+from service.storage.result_chunks import chunk_nodes_for
 
-from . import metrics
+from . import job_metrics
 
 log = logging.getLogger("gategraph.worker")
 AT_ONCE_CELLS = 65_536  # nodes x batch size up to which a job on a cached plan runs inside its claim's transaction
 _ROLLED_BACK, _TIMED_OUT = "rolled back", "timed out"
+_NOT_OURS = "no longer ours"  # canceled, deleted or taken over while it ran
 
 
 def run(
@@ -44,9 +47,9 @@ def run(
     ``redelivered``: the broker gave this message back once already (its worker died).
     :raise OperationalError: the database is down at claim.
     """
-    stale_before = jobs.seconds_ago(settings.stale_running_after)
+    stale_before = job_rows.seconds_ago(settings.stale_running_after)
     with get_engine(settings.database_url).connect() as connection:
-        claimed = jobs.claim(connection, job_id, stale_before, commit=False)
+        claimed = job_rows.claim(connection, job_id, stale_before, commit=False)
         if claimed is None:
             return "not claimable"  # finished, canceled, deleted, or another worker holds it
         log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()})  # which process ran which attempt
@@ -56,7 +59,7 @@ def run(
         if outcome is None:
             connection.commit()
         elif outcome in (_ROLLED_BACK, _TIMED_OUT):  # claim it again, for good this time
-            claimed = jobs.claim(connection, job_id, stale_before)
+            claimed = job_rows.claim(connection, job_id, stale_before)
             if claimed is None:
                 return "not claimable"
             if outcome == _TIMED_OUT:
@@ -84,7 +87,7 @@ def _soft_limit_message(settings: Settings) -> str:
 
 
 def _run_at_once(
-    settings: Settings, connection: Connection, job_id: str, claimed: jobs.Claim, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...]
+    settings: Settings, connection: Connection, job_id: str, claimed: job_rows.Claim, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...]
 ) -> str | None:
     """A small job on a cached plan: computed and stored in the claim's own transaction.
 
@@ -99,7 +102,7 @@ def _run_at_once(
     if plan is None:
         return None
     try:
-        if plan.n_nodes * jobs.inputs_batch_size(claimed.inputs) > AT_ONCE_CELLS:
+        if plan.n_nodes * inputs_batch_size(claimed.inputs) > AT_ONCE_CELLS:
             return None
         computed = _compute(plan, claimed, _StageTimer(settings, job_id, claimed.attempt, report=False))
         stored = _store(connection, job_id, claimed.attempt, computed)
@@ -114,52 +117,52 @@ def _run_at_once(
 
 
 def _ended(outcome: str) -> str:
-    if outcome == "succeeded":
-        metrics.JOBS_ENDED.labels("succeeded").inc()
+    if outcome == SUCCEEDED:
+        job_metrics.JOBS_ENDED.labels(SUCCEEDED).inc()
     return outcome
 
 
 @dataclass
 class _Computed:
     result: Evaluation
-    outputs: str
-    check: str | None
-    timer: "_StageTimer"
+    output_values: np.ndarray  # (n_outputs, batch_size)
+    check: GradientCheck | None
+    timer: _StageTimer
 
 
-def _compute(plan: Plan, claimed: jobs.Claim, timer: "_StageTimer") -> _Computed:
-    values, output_grads = jobs.inputs_from_bytes(claimed.inputs)
+def _compute(plan: Plan, claimed: job_rows.Claim, timer: _StageTimer) -> _Computed:
+    values, output_grads = inputs_from_bytes(claimed.inputs)
     timer.next("computing", 0.3)
     result = evaluate(plan, values, output_grads)
-    output_rows = json_floats(result.values[plan.outputs])
-    outputs = orjson.dumps({name: (row if claimed.batched else row[0]) for name, row in zip(plan.output_ids, output_rows)}).decode()
     check = None
     if claimed.check_gradients:
         timer.next("checking", 0.5)
-        report = check_gradients(plan, values, output_grads, result.grads).as_dict()
-        check = orjson.dumps({k: json_float(v) if isinstance(v, float) else v for k, v in report.items()}).decode()
+        check = check_gradients(plan, values, output_grads, result.grads)
     timer.next("storing", 0.6)
-    return _Computed(result, outputs, check, timer)
+    return _Computed(result, result.values[plan.outputs], check, timer)
 
 
 def _store(connection: Connection, job_id: str, attempt: int, computed: _Computed) -> bool:
     result = computed.result
-    return jobs.succeed(connection, job_id, attempt, computed.outputs, computed.check, result.values, result.grads, chunk_nodes_for(result.batch_size))
+    chunk_nodes = chunk_nodes_for(result.batch_size)
+    return job_rows.succeed(
+        connection, job_id, attempt, computed.output_values, computed.check, result.values, result.grads, chunk_nodes
+    )
 
 
 def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, stored: bool) -> str:
     computed.timer.next(None, 1.0)
     if not stored:
-        return "no longer ours"
+        return _NOT_OURS
     publisher(settings.broker_url, settings.queue).ended(job_id)
     chunk_nodes = chunk_nodes_for(computed.result.batch_size)
-    metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
-    metrics.RESULT_NODES.inc(plan.n_nodes)
+    job_metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
+    job_metrics.RESULT_NODES.inc(plan.n_nodes)
     log.info("job succeeded", extra={"nodes": plan.n_nodes, "batch_size": computed.result.batch_size, "stages": computed.timer.seconds})
-    return "succeeded"
+    return SUCCEEDED
 
 
-def _execute(settings: Settings, job_id: str, claimed: jobs.Claim, plans: PlanCache) -> str:
+def _execute(settings: Settings, job_id: str, claimed: job_rows.Claim, plans: PlanCache) -> str:
     timer = _StageTimer(settings, job_id, claimed.attempt)
     with session_factory(settings.database_url)() as session:
         plan = plans.get(session, claimed.graph_id)
@@ -172,7 +175,7 @@ def _execute(settings: Settings, job_id: str, claimed: jobs.Claim, plans: PlanCa
 
 
 class _StageTimer:
-    """Moves a job from stage to stage: records the stage on the row and its duration in metrics.
+    """Moves a job from stage to stage: records the stage on the row and its duration in job_metrics.
 
     The claim recorded "loading". Later stages are written to the row only once the job has
     run STAGE_REPORT_AFTER seconds: for a job of a few milliseconds nobody can see its stage,
@@ -188,11 +191,11 @@ class _StageTimer:
     def next(self, stage: str | None, progress: float) -> None:
         now = time.perf_counter()
         self.seconds[self.stage] = round(now - self.started, 6)
-        metrics.STAGE_SECONDS.labels(self.stage).observe(now - self.started)
+        job_metrics.STAGE_SECONDS.labels(self.stage).observe(now - self.started)
         self.stage, self.started = stage, now
         if stage is not None and now >= self.report_from:
             with session_factory(self.settings.database_url)() as session:
-                jobs.beat(session, self.job_id, self.attempt, stage, progress)
+                job_rows.beat(session, self.job_id, self.attempt, stage, progress)
 
 
 def fail_killed(settings: Settings, job_id: str, code: str, message: str) -> bool:
@@ -202,17 +205,24 @@ def fail_killed(settings: Settings, job_id: str, code: str, message: str) -> boo
     wait for the sweeper, run again, be killed again, and end as ``worker_lost``.
     """
     with session_factory(settings.database_url)() as session:
-        attempt = jobs.running_attempt(session, job_id)
-    return attempt is not None and _fail(settings, job_id, attempt, code, message) == code
+        attempt = job_rows.running_attempt(session, job_id)
+    return attempt is not None and fail_attempt(settings, job_id, attempt, code, message)
+
+
+def fail_attempt(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> bool:
+    """Fail the job if ``attempt`` is still its running attempt, and tell waiters; False if it was not."""
+    with session_factory(settings.database_url)() as session:
+        if not job_rows.fail(session, job_id, code, message, attempt):
+            return False
+    publisher(settings.broker_url, settings.queue).ended(job_id)
+    job_metrics.JOBS_ENDED.labels(FAILED).inc()
+    log.warning("job failed: %s", code, extra={"code": code})
+    return True
 
 
 def _fail(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> str:
-    with session_factory(settings.database_url)() as session:
-        if jobs.fail(session, job_id, code, message, attempt):
-            publisher(settings.broker_url, settings.queue).ended(job_id)
-            metrics.JOBS_ENDED.labels("failed").inc()
-            log.warning("job failed: %s", code, extra={"code": code})
-    return code
+    """``fail_attempt``, as an outcome of ``run``: the code, or "no longer ours"."""
+    return code if fail_attempt(settings, job_id, attempt, code, message) else _NOT_OURS
 
 
 class _Heartbeats:
@@ -248,7 +258,7 @@ class _Heartbeats:
             for job_id, (settings, attempt) in running:
                 try:
                     with session_factory(settings.database_url)() as session:
-                        jobs.beat(session, job_id, attempt)
+                        job_rows.beat(session, job_id, attempt)
                 except OperationalError:
                     log.warning("heartbeat of job %s missed: database unreachable", job_id)
                 except Exception:  # noqa: BLE001 - this thread must outlive any one failed beat

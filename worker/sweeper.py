@@ -15,11 +15,13 @@ import threading
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
-from service.job_events import publisher
-from service.storage import jobs
+from service.runtime.job_events import publisher
+from service.storage import job_rows
 from service.storage.database import session_factory
 
-from .app import app, queue_length, send_job
+from service.runtime.job_queue import queue_length, send_job
+
+from .celery_app import app
 
 log = logging.getLogger("gategraph.sweeper")
 _stop = threading.Event()
@@ -30,19 +32,19 @@ def sweep(celery: Celery) -> int:
     settings = celery.gategraph_settings
     sessions = session_factory(settings.database_url)
     with sessions() as session:
-        requeued, failed = jobs.requeue_abandoned(session, jobs.seconds_ago(settings.stale_running_after), settings.max_attempts)
+        requeued, failed = job_rows.requeue_abandoned(session, job_rows.seconds_ago(settings.stale_running_after), settings.max_attempts)
         for job_id in failed:
             publisher(settings.broker_url, settings.queue).ended(job_id)
             log.warning("job %s failed: its worker stopped %d times", job_id, settings.max_attempts)
-        resend_before = jobs.seconds_ago(settings.stale_queued_after) if queue_length(celery) == 0 else None
-        candidates = jobs.unsent(session, jobs.seconds_ago(5), resend_before)
+        resend_before = job_rows.seconds_ago(settings.stale_queued_after) if queue_length(celery) == 0 else None
+        candidates = job_rows.unsent(session, job_rows.seconds_ago(5), resend_before)
         sent = 0
         for job_id in candidates:
-            if jobs.mark_sent(session, job_id, resend_before):
+            if job_rows.mark_sent(session, job_id, resend_before):
                 try:
                     send_job(celery, job_id)
                 except Exception:
-                    jobs.clear_sent(session, job_id)
+                    job_rows.clear_sent(session, job_id)
                     raise
                 sent += 1
     if sent or requeued:

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, worker_init, worker_process_init
 from sqlalchemy.exc import OperationalError
 
-from service import logs
+from service.runtime import logs
 from service.graph.engine import warm_up
+from service.runtime.metrics_registry import process_registry
 from service.storage.database import dispose_all
 from service.storage.migrate import SchemaOutOfDate, check_schema
 from service.storage.plan_cache import PlanCache
 
-from .app import TASK_NAME, app
+from .celery_app import TASK_NAME, app
 from .runner import fail_killed, run
 
 log = logging.getLogger("gategraph.worker")
@@ -30,15 +30,10 @@ def _refuse_an_old_schema(**_kwargs) -> None:
     except SchemaOutOfDate as exc:
         raise SystemExit(f"gategraph worker: {exc}") from None
     logs.configure(settings.log_level)
-    if settings.worker_metrics_port:
-        from prometheus_client import CollectorRegistry, start_http_server
-        from prometheus_client.multiprocess import MultiProcessCollector
+    if settings.worker_metrics_port:  # the pool children's numbers too, in multiprocess mode
+        from prometheus_client import start_http_server
 
-        registry = None
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the pool children's numbers, not just this process's
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-        start_http_server(settings.worker_metrics_port, registry=registry) if registry else start_http_server(settings.worker_metrics_port)
+        start_http_server(settings.worker_metrics_port, registry=process_registry())
 
 
 @worker_process_init.connect

@@ -8,7 +8,7 @@ from .job_inputs import JobInputs, bind_inputs
 from .limits import DEFAULT_LIMITS, Limits
 from .numbers import MalformedJSON, json_float, json_floats, loads
 from .plan import Plan
-from .schemas import GraphDefinitionSchema, JobRequestSchema, load_graph
+from .request_schemas import GraphDefinitionSchema, JobRequestSchema, load_graph
 
 __all__ = [
     "DEFAULT_LIMITS",

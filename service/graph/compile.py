@@ -7,10 +7,12 @@ and otherwise Kahn's algorithm in a compiled loop. Nothing recurses.
 from __future__ import annotations
 
 from itertools import chain
+
 import numpy as np
 
 from .errors import InvalidInput, Problem
-from .kernels import MUL, topological_order
+from .kernels import topological_order
+from .ops import CODE_OF
 from .plan import Plan
 from .structure import GateColumns
 
@@ -29,8 +31,8 @@ def compile_graph(
     ids = list(chain(inputs, constants, gates.ids))
     index = dict(zip(ids, range(len(ids))))
     problems = [] if len(index) == len(ids) else _duplicate_problems(inputs, constants, gates.ids)
-    args, unresolved = _resolve_args(index, gates)
-    out, bad_outputs = _outputs(index, outputs, args, len(inputs) + len(constants), len(ids))
+    sources, unresolved = _resolve_sources(index, gates)
+    out, bad_outputs = _outputs(index, outputs, sources, len(inputs) + len(constants), len(ids))
     problems += unresolved + bad_outputs
     if problems:
         raise InvalidInput(problems)
@@ -38,15 +40,15 @@ def compile_graph(
     arity = np.fromiter(map(len, gates.inputs), dtype=np.int64, count=len(gates.inputs))
     ptr = np.zeros(arity.size + 1, dtype=np.int64)
     np.cumsum(arity, out=ptr[1:])
-    order = _order(ptr, args, arity, first_gate, gates.ids)
-    ops = np.fromiter(map("mul".__eq__, gates.ops), dtype=bool, count=len(gates.ops))
+    order = _order(ptr, sources, arity, first_gate, gates.ids)
+    ops = np.fromiter(map(CODE_OF.__getitem__, gates.ops), dtype=np.uint8, count=len(gates.ops))
     return Plan(
         ids=ids,
         n_inputs=len(inputs),
         constants=np.fromiter(constants.values(), dtype=np.float64, count=len(constants)),
-        ops=ops.astype(np.uint8) * np.uint8(MUL),
+        ops=ops,
         ptr=ptr,
-        args=args,
+        sources=sources,
         order=order,
         outputs=out,
         name=name,
@@ -70,7 +72,7 @@ def _duplicate_problems(inputs: list[str], constants: dict[str, float], gate_ids
     return problems
 
 
-def _resolve_args(index: dict[str, int], gates: GateColumns) -> tuple[np.ndarray, list[Problem]]:
+def _resolve_sources(index: dict[str, int], gates: GateColumns) -> tuple[np.ndarray, list[Problem]]:
     """Node numbers of every gate input, or the unknown references with their paths."""
     flat = chain.from_iterable(gates.inputs)
     count = sum(map(len, gates.inputs))
@@ -87,19 +89,19 @@ def _resolve_args(index: dict[str, int], gates: GateColumns) -> tuple[np.ndarray
     return np.zeros(0, dtype=np.int32), problems
 
 
-def _order(ptr: np.ndarray, args: np.ndarray, arity: np.ndarray, first_gate: int, gate_ids: list[str]) -> np.ndarray:
+def _order(ptr: np.ndarray, sources: np.ndarray, arity: np.ndarray, first_gate: int, gate_ids: list[str]) -> np.ndarray:
     """Gates in topological order; the identity when every gate reads only earlier nodes."""
     n_gates = arity.size
     reader = np.repeat(np.arange(first_gate, first_gate + n_gates, dtype=np.int64), arity)
-    if bool((args < reader).all()):
+    if bool((sources < reader).all()):
         return np.arange(n_gates, dtype=np.int32)
-    order, count = topological_order(ptr, args, first_gate)
+    order, count = topological_order(ptr, sources, first_gate)
     if count < n_gates:
-        raise InvalidInput([_cycle_problem(ptr, args, first_gate, order[:count], gate_ids)])
+        raise InvalidInput([_cycle_problem(ptr, sources, first_gate, order[:count], gate_ids)])
     return order
 
 
-def _cycle_problem(ptr: np.ndarray, args: np.ndarray, first_gate: int, ordered: np.ndarray, gate_ids: list[str]) -> Problem:
+def _cycle_problem(ptr: np.ndarray, sources: np.ndarray, first_gate: int, ordered: np.ndarray, gate_ids: list[str]) -> Problem:
     """Name one cycle among the gates Kahn's algorithm could not order.
 
     Every unordered gate reads at least one unordered gate, so walking "reads" edges from
@@ -113,7 +115,7 @@ def _cycle_problem(ptr: np.ndarray, args: np.ndarray, first_gate: int, ordered: 
     while g not in seen:
         seen[g] = len(path)
         path.append(g)
-        srcs = args[ptr[g] : ptr[g + 1]] - first_gate
+        srcs = sources[ptr[g] : ptr[g + 1]] - first_gate
         g = int(next(s for s in srcs.tolist() if s >= 0 and stuck[s]))
     loop = path[seen[g] :]
     loop.reverse()  # we walked against the data flow; report it along the flow
@@ -124,12 +126,12 @@ def _cycle_problem(ptr: np.ndarray, args: np.ndarray, first_gate: int, ordered: 
 
 
 def _outputs(
-    index: dict[str, int], outputs: list[str] | None, args: np.ndarray, first_gate: int, n_nodes: int
+    index: dict[str, int], outputs: list[str] | None, sources: np.ndarray, first_gate: int, n_nodes: int
 ) -> tuple[np.ndarray, list[Problem]]:
     """Output node numbers: as listed, or every gate that no gate reads; or their problems."""
     if outputs is None:
         read = np.zeros(n_nodes, dtype=bool)
-        read[args] = True
+        read[sources] = True
         return (np.flatnonzero(~read[first_gate:]) + first_gate).astype(np.int32), []
     problems = []
     seen: set[str] = set()

@@ -1,4 +1,4 @@
-"""Forward and backward passes over a Plan, for one assignment or a batch of B.
+"""Forward and backward passes over a Plan, for one assignment or a batch.
 
 L = sum over outputs o of output_grads[o] * value(o); the result holds value(n) and
 dL/dvalue(n) for every node n. Overflow follows IEEE float64 (inf, NaN), without errors.
@@ -15,7 +15,7 @@ from .plan import Plan
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Values and gradients of every node, shape (n_nodes, B), in plan node order."""
+    """Values and gradients of every node, shape (n_nodes, batch_size), in plan node order."""
 
     values: np.ndarray
     grads: np.ndarray
@@ -28,16 +28,16 @@ class Evaluation:
 def evaluate(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = None) -> Evaluation:
     """Run the forward and backward passes.
 
-    ``inputs`` has shape (n_inputs, B); ``output_grads`` (n_outputs, B), or None for all ones.
+    ``inputs`` has shape (n_inputs, batch_size); ``output_grads`` (n_outputs, batch_size), or None for all ones.
     """
     inputs = np.asarray(inputs, dtype=np.float64)
     if inputs.ndim != 2 or inputs.shape[0] != plan.n_inputs:
-        raise ValueError(f"inputs must have shape ({plan.n_inputs}, B), not {inputs.shape}")
-    width = inputs.shape[1]
-    values = np.empty((plan.n_nodes, width), dtype=np.float64)
+        raise ValueError(f"inputs must have shape ({plan.n_inputs}, batch_size), not {inputs.shape}")
+    batch_size = inputs.shape[1]
+    values = np.empty((plan.n_nodes, batch_size), dtype=np.float64)
     values[: plan.n_inputs] = inputs
     values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
-    grads = np.zeros((plan.n_nodes, width), dtype=np.float64)  # fresh zero pages, not a written copy
+    grads = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # fresh zero pages, not a written copy
     # outputs are distinct nodes and no gradient has flowed yet: the seed is assigned, not added
     grads[plan.outputs] = 1.0 if output_grads is None else np.asarray(output_grads, dtype=np.float64)
     forward(plan, values)
@@ -45,30 +45,48 @@ def evaluate(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = N
     return Evaluation(values, grads)
 
 
+def _arrays(plan: Plan) -> tuple:
+    """The plan's arrays in the order the kernels take them."""
+    return (plan.ops, plan.ptr, plan.sources, plan.order, plan.first_gate)
+
+
 def forward(plan: Plan, values: np.ndarray) -> None:
-    """Fill the gate rows of ``values`` (n_nodes, B) from its input and constant rows."""
-    args = (plan.ops, plan.ptr, plan.args, plan.order, plan.first_gate)
+    """Fill the gate rows of ``values`` (n_nodes, batch_size) from its input and constant rows."""
     if values.shape[1] == 1:
-        kernels.forward_one(*args, values.reshape(-1))
+        kernels.forward_one(*_arrays(plan), values.reshape(-1))
     else:
-        kernels.forward_batch(*args, values)
+        kernels.forward_batch(*_arrays(plan), values)
 
 
 def backward(plan: Plan, values: np.ndarray, grads: np.ndarray) -> None:
-    """Accumulate gradients into ``grads`` (n_nodes, B), seeded at the outputs."""
-    args = (plan.ops, plan.ptr, plan.args, plan.order, plan.first_gate)
+    """Accumulate gradients into ``grads`` (n_nodes, batch_size), seeded at the outputs."""
     scratch = np.empty(plan.max_arity, dtype=np.float64)
     if values.shape[1] == 1:
-        kernels.backward_one(*args, values.reshape(-1), grads.reshape(-1), scratch)
+        kernels.backward_one(*_arrays(plan), values.reshape(-1), grads.reshape(-1), scratch)
     else:
-        kernels.backward_batch(*args, values, grads, scratch)
+        kernels.backward_batch(*_arrays(plan), values, grads, scratch)
+
+
+def wire_grads(plan: Plan, values: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """The gradient flowing back along every edge (``plan.sources``), for one assignment.
+
+    ``values`` and ``grads`` are one column of an Evaluation, shape (n_nodes,); a node's
+    gradient is the sum over its outgoing wires (and its seed, for an output).
+    """
+    out = np.empty(plan.sources.size, dtype=np.float64)
+    scratch = np.empty(plan.max_arity, dtype=np.float64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    grads = np.ascontiguousarray(grads, dtype=np.float64)
+    kernels.wire_grads_one(plan.ops, plan.ptr, plan.sources, plan.first_gate, values, grads, scratch, out)
+    return out
 
 
 def warm_up() -> None:
     """Load (or compile) every kernel now, so a worker's first job does not pay for it."""
-    from .schemas import load_graph
+    from .request_schemas import load_graph
 
-    plan = load_graph({"inputs": ["a", "b"], "gates": [{"id": "p", "op": "mul", "inputs": ["a", "b", "a"]},
-                                                       {"id": "s", "op": "add", "inputs": ["p", "b"]}]})
+    gates = [{"id": "p", "op": "mul", "inputs": ["a", "b", "a"]}, {"id": "s", "op": "add", "inputs": ["p", "b"]}]
+    plan = load_graph({"inputs": ["a", "b"], "gates": gates})
     evaluate(plan, np.ones((2, 1)))
-    evaluate(plan, np.ones((2, 2)))
+    one = evaluate(plan, np.ones((2, 2)))
+    wire_grads(plan, one.values[:, 0], one.grads[:, 0])

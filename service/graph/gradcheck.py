@@ -40,25 +40,26 @@ def check_gradients(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray, gr
                     max_inputs: int = 64, max_columns: int = 16) -> GradientCheck:
     """Largest absolute and relative difference between ``grads`` and central finite differences."""
     n_in = min(plan.n_inputs, max_inputs)
-    width = min(inputs.shape[1], max_columns)
+    columns = min(inputs.shape[1], max_columns)
     if n_in == 0:
-        return GradientCheck(0, width, 0.0, 0.0, None)
-    seeds = output_grads[:, :width]
-    values = np.empty((plan.n_nodes, width))
+        return GradientCheck(0, columns, 0.0, 0.0, None)
+    seeds = output_grads[:, :columns]
+    values = np.empty((plan.n_nodes, columns))
     values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
     abs_errors, rel_errors = np.empty(n_in), np.empty(n_in)
     for i in range(n_in):
-        x = inputs[:, :width]
+        x = inputs[:, :columns]
         h = STEP * np.maximum(1.0, np.abs(x[i]))
         up, down = x.copy(), x.copy()
         up[i] += h
         down[i] -= h
         slope = (_loss(plan, values, up, seeds) - _loss(plan, values, down, seeds)) / (up[i] - down[i])
-        err = np.abs(grads[i, :width] - slope)
-        scale = np.maximum(np.maximum(np.abs(grads[i, :width]), np.abs(slope)), 1e-12)
+        err = np.abs(grads[i, :columns] - slope)
+        scale = np.maximum(np.maximum(np.abs(grads[i, :columns]), np.abs(slope)), 1e-12)
         abs_errors[i], rel_errors[i] = err.max(), (err / scale).max()
     worst = int(np.argmax(np.where(np.isnan(rel_errors), np.inf, rel_errors)))  # NaN: the worst of all
-    return GradientCheck(n_in, width, float(abs_errors.max()), float(rel_errors[worst]), plan.ids[worst])
+    return GradientCheck(n_in, columns, float(abs_errors.max()), float(rel_errors[worst]), plan.ids[worst])
+
 
 def _loss(plan: Plan, values: np.ndarray, inputs: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """L = sum over outputs of seed * value, per column."""

@@ -16,8 +16,6 @@ from .limits import DEFAULT_LIMITS, Limits
 from .numbers import finite_floats, json_type, number_problem
 from .plan import Plan
 
-_NUMBER = (int, float)
-
 
 @dataclass(frozen=True)
 class JobInputs:
@@ -44,9 +42,9 @@ def bind_inputs(plan: Plan, inputs: Any, output_grads: Any = None, limits: Limit
         problems.append(Problem("inputs", "values must be all numbers or all arrays of numbers, not a mix"))
     if problems:
         raise InvalidInput(problems)
-    width = _batch_size(plan, inputs, limits) if batched else 1
-    values = _input_matrix(plan, inputs, width, batched)
-    grads = _output_grad_matrix(plan, output_grads, width, batched)
+    batch_size = _batch_size(plan, inputs, limits) if batched else 1
+    values = _input_matrix(plan, inputs, batch_size, batched)
+    grads = _output_grad_matrix(plan, output_grads, batch_size, batched)
     return JobInputs(values, grads, batched)
 
 
@@ -65,27 +63,27 @@ def _batch_size(plan: Plan, inputs: dict[str, list[Any]], limits: Limits) -> int
     lengths = set(map(len, inputs.values()))
     if len(lengths) > 1:
         raise InvalidInput([Problem("inputs", f"arrays must all have the same length, got lengths {sorted(lengths)[:10]}")])
-    width = lengths.pop() if lengths else 1
-    if width < 1:
+    batch_size = lengths.pop() if lengths else 1
+    if batch_size < 1:
         raise InvalidInput([Problem("inputs", "arrays must hold at least one value")])
-    if width > limits.max_batch:
-        raise InvalidInput([Problem("inputs", f"batch size {width} is over the limit max_batch={limits.max_batch}")])
-    cells = width * plan.n_nodes
+    if batch_size > limits.max_batch:
+        raise InvalidInput([Problem("inputs", f"batch size {batch_size} is over the limit max_batch={limits.max_batch}")])
+    cells = batch_size * plan.n_nodes
     if cells > limits.max_cells:
         raise InvalidInput(
-            [Problem("inputs", f"nodes x batch size = {plan.n_nodes} x {width} = {cells} is over the limit max_cells={limits.max_cells}")]
+            [Problem("inputs", f"nodes x batch size = {plan.n_nodes} x {batch_size} = {cells} is over the limit max_cells={limits.max_cells}")]
         )
-    return width
+    return batch_size
 
 
-def _input_matrix(plan: Plan, inputs: dict[str, Any], width: int, batched: bool) -> np.ndarray:
+def _input_matrix(plan: Plan, inputs: dict[str, Any], batch_size: int, batched: bool) -> np.ndarray:
     ids = plan.input_ids
     if not batched:
         row = finite_floats([inputs[name] for name in ids])
         if row is None:
             raise InvalidInput(_number_problems({join_path("inputs", n): inputs[n] for n in ids}))
         return row.reshape(-1, 1)
-    values = np.empty((len(ids), width), dtype=np.float64)
+    values = np.empty((len(ids), batch_size), dtype=np.float64)
     problems: list[Problem] = []
     for i, name in enumerate(ids):
         row = finite_floats(inputs[name])
@@ -98,8 +96,8 @@ def _input_matrix(plan: Plan, inputs: dict[str, Any], width: int, batched: bool)
     return values
 
 
-def _output_grad_matrix(plan: Plan, output_grads: Any, width: int, batched: bool) -> np.ndarray:
-    grads = np.ones((plan.outputs.size, width), dtype=np.float64)
+def _output_grad_matrix(plan: Plan, output_grads: Any, batch_size: int, batched: bool) -> np.ndarray:
+    grads = np.ones((plan.outputs.size, batch_size), dtype=np.float64)
     if output_grads is None:
         return grads
     if type(output_grads) is not dict:
@@ -112,14 +110,14 @@ def _output_grad_matrix(plan: Plan, output_grads: Any, width: int, batched: bool
             problems.append(Problem(path, "is not an output of this graph"))
         elif batched and type(given) is list:
             row = finite_floats(given)
-            if len(given) != width:
-                problems.append(Problem(path, f"has {len(given)} values; the batch size is {width}"))
+            if len(given) != batch_size:
+                problems.append(Problem(path, f"has {len(given)} values; the batch size is {batch_size}"))
             elif row is None:
                 problems += _item_problems(path, given)
             else:
                 grads[row_of[name]] = row
         elif why := number_problem(given):
-            problems.append(Problem(path, why if not batched else f"{why} or an array of {width} numbers"))
+            problems.append(Problem(path, why if not batched else f"{why} or an array of {batch_size} numbers"))
         else:
             grads[row_of[name]] = float(given)
     if problems:

@@ -1,7 +1,7 @@
 """The execution plan: a validated graph as flat integer arrays, ready for the kernels.
 
 Nodes are numbered in definition order: inputs, then constants, then gates as listed.
-Gate g is node ``first_gate + g`` and reads nodes ``args[ptr[g]:ptr[g+1]]``; ``order``
+Gate g is node ``first_gate + g`` and reads nodes ``sources[ptr[g]:ptr[g+1]]``; ``order``
 lists gate numbers in a topological order (the identity when the gates were listed so).
 """
 from __future__ import annotations
@@ -11,8 +11,10 @@ from functools import cached_property
 
 import numpy as np
 
-KINDS = ("input", "constant", "gate")
-OP_NAMES = ("add", "mul")
+from .ops import NAMES
+
+INPUT, CONSTANT, GATE = "input", "constant", "gate"
+KINDS = (INPUT, CONSTANT, GATE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,9 +22,9 @@ class Plan:
     ids: list[str]
     n_inputs: int
     constants: np.ndarray  # float64, one per constant node
-    ops: np.ndarray  # uint8, ADD or MUL per gate
+    ops: np.ndarray  # uint8, the op code of each gate (ops.OPS)
     ptr: np.ndarray  # int64, n_gates + 1
-    args: np.ndarray  # int32, node numbers read by the gates
+    sources: np.ndarray  # int32, node numbers read by the gates (an edge each)
     order: np.ndarray  # int32, gates in topological order
     outputs: np.ndarray  # int32, output node numbers
     name: str | None = None
@@ -60,35 +62,35 @@ class Plan:
     def kind(self, node: int) -> str:
         """``input``, ``constant`` or ``gate``."""
         if node < self.n_inputs:
-            return KINDS[0]
-        return KINDS[1] if node < self.first_gate else KINDS[2]
+            return INPUT
+        return CONSTANT if node < self.first_gate else GATE
 
     def op(self, node: int) -> str | None:
         """The op name of a gate node, None for inputs and constants."""
         if node < self.first_gate:
             return None
-        return OP_NAMES[int(self.ops[node - self.first_gate])]
+        return NAMES[int(self.ops[node - self.first_gate])]
 
     def gate_inputs(self, node: int) -> list[int]:
         """The node numbers a gate reads, in order."""
         g = node - self.first_gate
-        return self.args[self.ptr[g] : self.ptr[g + 1]].tolist()
+        return self.sources[self.ptr[g] : self.ptr[g + 1]].tolist()
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the plan's arrays (not the id strings)."""
-        arrays = (self.constants, self.ops, self.ptr, self.args, self.order, self.outputs)
+        arrays = (self.constants, self.ops, self.ptr, self.sources, self.order, self.outputs)
         return sum(a.nbytes for a in arrays)
 
 
 def plan_to_definition(plan: Plan) -> dict:
     """The definition a plan was compiled from, normalised: constants as floats, outputs explicit."""
     ids, first = plan.ids, plan.first_gate
-    args = plan.args.tolist()
+    sources = plan.sources.tolist()
     ptr = plan.ptr.tolist()
     ops = plan.ops.tolist()
     gates = [
-        {"id": ids[first + g], "op": OP_NAMES[ops[g]], "inputs": [ids[a] for a in args[ptr[g] : ptr[g + 1]]]}
+        {"id": ids[first + g], "op": NAMES[ops[g]], "inputs": [ids[s] for s in sources[ptr[g] : ptr[g + 1]]]}
         for g in range(plan.n_gates)
     ]
     definition: dict = {"inputs": plan.input_ids}

@@ -14,9 +14,9 @@ from typing import Any
 
 from .errors import Problem, join_path
 from .numbers import json_type, number_problem
+from .ops import NAMES, names_text
 
 MAX_ID_LENGTH = 128
-OPS = ("add", "mul")
 GATE_KEYS = frozenset(("id", "op", "inputs"))
 _BAD_ID_CHAR = re.compile(r"[^A-Za-z0-9_.:\-]")
 
@@ -86,7 +86,7 @@ def check_constants(value: Any) -> tuple[dict[str, float], list[Problem]]:
 
 
 def check_gates(value: Any) -> tuple[GateColumns | None, list[Problem]]:
-    """The gate list: objects with an id, an op of ``add``/``mul``, and two or more input ids."""
+    """The gate list: objects with an id, an op of the op table, and two or more input ids."""
     if type(value) is not list:
         return None, [Problem("", f"must be an array of gates, not {json_type(value)}")]
     if not value:
@@ -108,7 +108,7 @@ def _gate_columns_fast(gates: list[Any]) -> GateColumns | None:
     ids = [g["id"] for g in gates]
     ops = [g["op"] for g in gates]
     inputs = [g["inputs"] for g in gates]
-    if not set(ops) <= set(OPS) or set(map(type, inputs)) != {list}:
+    if not set(ops) <= set(NAMES) or set(map(type, inputs)) != {list}:
         return None
     if min(map(len, inputs)) < 2 or not ids_are_valid(ids):
         return None
@@ -126,8 +126,8 @@ def _gate_problems(i: int, gate: Any) -> list[Problem]:
     problems += [Problem(join_path(here, key), "is required") for key in ("id", "op", "inputs") if key not in gate]
     if "id" in gate and (why := id_problem(gate["id"])):
         problems.append(Problem(f"{here}.id", why))
-    if "op" in gate and gate["op"] not in OPS:
-        problems.append(Problem(f"{here}.op", f"must be 'add' or 'mul', not {_short(gate['op'])}"))
+    if "op" in gate and gate["op"] not in NAMES:
+        problems.append(Problem(f"{here}.op", f"must be {names_text()}, not {_short(gate['op'])}"))
     if "inputs" in gate:
         problems += _gate_input_problems(f"{here}.inputs", gate["inputs"])
     return problems

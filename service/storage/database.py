@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +25,11 @@ def get_engine(url: str) -> Engine:
 def session_factory(url: str) -> sessionmaker[Session]:
     """Sessions on the process's engine for ``url``."""
     return _entry(url)[1]
+
+
+def ping(session: Session) -> None:
+    """One round trip to the database. :raise sqlalchemy.exc.OperationalError: it does not answer."""
+    session.execute(text("SELECT 1"))
 
 
 def dispose_all() -> None:

@@ -18,11 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# Job states, in one place. The database row is the source of truth for a job.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
-JOB_STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
-ACTIVE_STATES = (QUEUED, RUNNING)
-TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELED)
+from service.runtime.job_states import QUEUED
 
 
 def utcnow() -> datetime:
@@ -65,7 +61,7 @@ class Graph(Base):
     n_edges: Mapped[int] = mapped_column(BigInteger)
     # Large columns load only when used (deferred): a page of nodes must not drag in a 20 MB plan.
     outputs: Mapped[str] = mapped_column(Text, deferred=True)  # JSON list of output ids
-    plan: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz of the Plan's arrays
+    plan: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # the Plan's arrays (graph.plan_blob)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_graphs_tenant_created", "tenant_id", "created_at", "id"),)
@@ -82,7 +78,7 @@ class GraphChunk(Base):
     graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"), primary_key=True)
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
     ids: Mapped[str] = mapped_column(Text)  # JSON list of node ids
-    codes: Mapped[bytes] = mapped_column(LargeBinary)  # one byte a node: 0 input, 1 constant, 2 add, 3 mul
+    codes: Mapped[bytes] = mapped_column(LargeBinary)  # one byte a node (graph_rows.node_codes)
 
 
 class GraphBucket(Base):
@@ -91,7 +87,7 @@ class GraphBucket(Base):
     __tablename__ = "graph_buckets"
     graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"), primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
-    entries: Mapped[str] = mapped_column(Text)  # JSON object id -> node number
+    entries: Mapped[str] = mapped_column(Text)  # JSON [[ids], [node numbers]], in matching order
 
 
 class Job(Base):
@@ -103,15 +99,16 @@ class Job(Base):
     batch_size: Mapped[int] = mapped_column(Integer)
     batched: Mapped[bool] = mapped_column(Boolean, default=False)
     check_gradients: Mapped[bool] = mapped_column(Boolean, default=False)
-    inputs: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # npz: input matrix and output grads
+    inputs: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # input matrix and output grads (job_blobs)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(16))
     progress: Mapped[float | None] = mapped_column(Float)
     chunk_nodes: Mapped[int | None] = mapped_column(Integer)  # nodes per result chunk
-    outputs: Mapped[str | None] = mapped_column(Text, deferred=True)  # JSON object, once succeeded
-    gradient_check: Mapped[str | None] = mapped_column(Text, deferred=True)  # JSON object, when asked for
+    outputs: Mapped[str | None] = mapped_column(Text, deferred=True)  # rows before migration 0003 only (job_blobs)
+    output_values: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # once succeeded (job_blobs)
+    gradient_check: Mapped[str | None] = mapped_column(Text, deferred=True)  # when asked for (job_blobs)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

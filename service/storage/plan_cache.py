@@ -7,7 +7,7 @@ from collections import OrderedDict
 from sqlalchemy.orm import Session
 
 from service.graph import Plan
-from .graphs import load_plan
+from .graph_rows import load_plan
 from .models import Graph
 
 

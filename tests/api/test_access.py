@@ -1,7 +1,7 @@
 """Keys: every /v1 route needs one; health, metrics and the OpenAPI document do not."""
 import pytest
 
-from service.api.auth import revoke_key
+from service.storage.keys import revoke_key
 from service.storage.database import session_factory
 from tests.api.helpers import assert_problem
 
@@ -70,20 +70,20 @@ def test_unknown_route_and_wrong_method_are_problems(anonymous, client):
 
 
 def test_unexpected_errors_are_500_problems_without_a_trace(app, client, monkeypatch):
-    from service.api import graphs
+    from service.api import graph_routes
 
     def boom(*_a, **_k):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(graphs, "keyset_page", boom)
+    monkeypatch.setattr(graph_routes, "graph_page", boom)
     r = client.get("/v1/graphs")
     body = assert_problem(r, 500)
     assert "secret internals" not in r.get_data(as_text=True) and "Traceback" not in body["detail"]
 
 
 def test_stale_schema_refuses_to_start(tmp_path):
-    from service.app import create_app
-    from service.config import Settings
+    from service.api.app_factory import create_app
+    from service.runtime.config import Settings
     from service.storage.migrate import SchemaOutOfDate
 
     with pytest.raises(SchemaOutOfDate, match="gategraph db upgrade"):

@@ -2,7 +2,7 @@
 import re
 import xml.etree.ElementTree as ET
 
-from service.diagram import GREEN, RED
+from service.api.diagram import GREEN, RED
 from tests.api.helpers import assert_problem, complete
 
 SVG = "{http://www.w3.org/2000/svg}"

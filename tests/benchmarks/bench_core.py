@@ -123,7 +123,7 @@ def python_forward_backward(plan: Plan, inputs: list[float]) -> tuple[list[float
 def python_lists(plan: Plan, inputs: list[float]) -> tuple:
     """The plan as flat Python lists (made before timing the loops)."""
     leaves = inputs + plan.constants.tolist()
-    lists = (plan.ops, plan.ptr, plan.args, plan.order)
+    lists = (plan.ops, plan.ptr, plan.sources, plan.order)
     return (*(a.tolist() for a in lists), len(leaves), leaves, plan.outputs.tolist())
 
 
@@ -376,7 +376,7 @@ class Bench:
 
         ids_bytes = sys.getsizeof(plan.ids) + sum(map(sys.getsizeof, plan.ids))
         self.graphs.append(GraphInfo(
-            label, n, plan.first_gate, int(plan.args.size), int(plan.outputs.size), len(text) / 1e6,
+            label, n, plan.first_gate, int(plan.sources.size), int(plan.outputs.size), len(text) / 1e6,
             ids_bytes / MiB, plan.nbytes / MiB, json_gc_s / n * 1e9, orjson_gc_s / n * 1e9,
             loads_gc_s / n * 1e9, load_gc_s / n * 1e9,
         ))
@@ -462,7 +462,7 @@ class Bench:
             reset()
             kernels()
         row.kern_ns = best_time(kernels, setup=reset, **runs) * per
-        touched = sum(a.nbytes for a in (values, grads, plan.args, plan.ptr, plan.ops, plan.order))
+        touched = sum(a.nbytes for a in (values, grads, plan.sources, plan.ptr, plan.ops, plan.order))
         del values, grads
 
         # the memory floor: one copy of as many bytes as the engine must touch

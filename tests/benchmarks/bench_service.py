@@ -35,7 +35,7 @@ What is measured, each beside a baseline measured in the same run:
   value, grad) rows into a temporary table (SQLite: ``executemany`` into a table of a scratch
   file with the service's pragmas), ``json.loads`` of the definition text and ``json.dumps`` of
   10^6 node items (stdlib json). The results write is timed in-process by calling
-  ``service.storage.jobs.succeed`` on the same database with the 10^6-node job's arrays and
+  ``service.storage.job_rows.succeed`` on the same database with the 10^6-node job's arrays and
   its outputs JSON, as the worker does (the worker's "storing" stage is that call plus the
   contention of a live stack), and once more with an empty outputs object (the result chunks
   alone). Peak RSS of each process group is sampled during this part.
@@ -450,7 +450,7 @@ class Bench:
         self.stack.start("api", [python, "-m", "gunicorn", "service.wsgi:app", "--worker-class", "gthread", "--workers", "2",
                                  "--threads", "8", "--bind", f"127.0.0.1:{port}", "--pid", str(self.tmp / "gunicorn.pid")],
                          self.env(), pid_file=self.tmp / "gunicorn.pid")
-        self.stack.start("worker", [python, "-m", "celery", "-A", "worker.app", "worker", "--concurrency", "2", "-Q", self.queue,
+        self.stack.start("worker", [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--concurrency", "2", "-Q", self.queue,
                                     "--loglevel", "WARNING", "-n", f"bench-service-{self.run_id}@%h"], self.env())
         self.stack.start("empty-worker", [python, "-m", "celery", "-A", "tests.benchmarks.bench_service:empty_app", "worker",
                                           "--concurrency", "2", "-Q", self.empty_queue, "--loglevel", "WARNING",
@@ -754,10 +754,10 @@ class Bench:
         return {"jobs.inputs": row[0] / 1e6, "jobs.outputs": row[1] / 1e6, "graphs.plan": row[2] / 1e6}
 
     def storage(self, graph_id: str, values: np.ndarray, grads: np.ndarray, outputs_json: str) -> None:
-        from service.storage import jobs as job_rows
+        from service.storage import job_rows as job_rows
         from service.storage.database import dispose_all, session_factory
         from service.storage.models import RUNNING, Graph, Job, utcnow
-        from service.storage.results import chunk_nodes_for
+        from service.storage.result_chunks import chunk_nodes_for
 
         big = self.big
         sessions = session_factory(self.database_url)
@@ -799,7 +799,7 @@ class Bench:
                 session.commit()
             dispose_all()
         big.copy, big.store = min(big.copy_runs), min(big.store_runs)
-        self.say(f"{copier.name}: {big.copy:.2f} s; service.storage.jobs.succeed: {big.store:.2f} s")
+        self.say(f"{copier.name}: {big.copy:.2f} s; service.storage.job_rows.succeed: {big.store:.2f} s")
 
     # ----------------------------------------------------------------- report
 
@@ -886,7 +886,7 @@ class Bench:
             lines += [["json.loads of the definition text (stdlib)", _num(big.json_loads), ""],
                       [f"json.dumps of {_pow10(self.gates)} node items (stdlib)", _num(big.json_dumps), ""],
                       ["sum of the three baselines", _num(big.copy + big.json_loads + big.json_dumps), ""],
-                      ["service.storage.jobs.succeed in-process (results + the job's outputs JSON, commit)", _num(big.store),
+                      ["service.storage.job_rows.succeed in-process (results + the job's outputs JSON, commit)", _num(big.store),
                        " ".join(_num(t) for t in big.store_runs)],
                       ["  (the same with an empty outputs object: the result chunks alone)", _num(big.store_results_only), ""],
                       ["(in-process load_graph of the definition / evaluate, for reference)",

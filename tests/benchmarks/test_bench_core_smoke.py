@@ -70,4 +70,4 @@ def test_generated_graphs_are_valid_and_shaped_as_described():
         assert (plan.order == np.arange(plan.n_gates)).all()  # listed in topological order
         if shape == "deep":
             # gate g reads gate g-1 first
-            assert (plan.args[plan.ptr[1:-1]] == plan.first_gate + np.arange(plan.n_gates - 1)).all()
+            assert (plan.sources[plan.ptr[1:-1]] == plan.first_gate + np.arange(plan.n_gates - 1)).all()

@@ -37,7 +37,7 @@ def broker_url(database_url, tmp_path_factory) -> str:
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2):
         self.log = log
-        command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "INFO",
+        command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
                    "--concurrency", str(concurrency), "-Q", env["QUEUE"], "-n", f"test-{os.getpid()}-{time.time_ns()}@%h"]
         self.process = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready()

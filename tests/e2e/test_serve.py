@@ -78,6 +78,6 @@ def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
 
 def test_worker_refuses_an_unmigrated_database(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}", "BROKER_URL": "redis://127.0.0.1:6379/0", "QUEUE": "unused"}
-    out = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--loglevel", "WARNING"],
+    out = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "WARNING"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "gategraph db upgrade" in out.stdout + out.stderr

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 import redis
 
-from service.config import Settings
+from service.runtime.config import Settings
 from service.storage.database import get_engine, session_factory
 from service.storage.migrate import upgrade
 from service.storage.models import Job, JobChunk
@@ -249,7 +249,7 @@ def _database(request, which: str) -> str:
 @pytest.fixture
 def fault_stack(request, private_redis, tmp_path, make_app) -> FaultStack:
     """A private Redis, a database (``request.param``: "postgresql" on the private cluster, or "sqlite"), the API."""
-    from service.api.auth import create_key
+    from service.storage.keys import create_key
 
     which = getattr(request, "param", "postgresql")
     url = _database(request, which)

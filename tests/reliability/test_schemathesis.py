@@ -128,8 +128,8 @@ class Seeds:
 
 def _document_app():
     """An app built only to read its OpenAPI document at collection (requests go to the test's own app)."""
-    from service.app import create_app
-    from service.config import Settings
+    from service.api.app_factory import create_app
+    from service.runtime.config import Settings
 
     return create_app(Settings(home=".", database_url="sqlite://", broker_url="redis://127.0.0.1:6379/0"), check_migrations=False)
 

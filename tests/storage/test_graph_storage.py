@@ -3,7 +3,7 @@ import numpy as np
 
 from service.graph import evaluate, load_graph
 from service.storage.database import session_factory
-from service.storage.graphs import CHUNK_NODES, find_node, load_plan, node_rows, save_graph
+from service.storage.graph_rows import CHUNK_NODES, find_node, load_plan, node_rows, save_graph
 from service.storage.migrate import check_schema, current_revision, head_revision
 
 
@@ -58,4 +58,4 @@ def test_a_stored_plan_computes_what_the_original_does(settings):
 
 def test_migrations_are_at_head(settings):
     check_schema(settings.database_url)
-    assert current_revision(settings.database_url) == head_revision(settings.database_url) == "0002"
+    assert current_revision(settings.database_url) == head_revision(settings.database_url) == "0003"

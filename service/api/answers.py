@@ -1,0 +1,99 @@
+"""Answers as plain dicts (shapes declared in http_schemas.py), and JSON responses sent with orjson.
+
+Storage hands over numbers; here they become the answer's JSON, with non-finite numbers as
+the strings SPEC.md names (``json_float``).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import orjson
+from flask import Response
+
+from service.graph import json_float, json_floats
+from service.runtime.job_states import ACTIVE_STATES
+from service.storage.job_reads import Outcome
+from service.storage.models import Graph
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC, ISO 8601 with a Z (SQLite hands back naive datetimes, which are UTC here)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def graph_body(graph: Graph, definition: dict | None = None) -> dict[str, Any]:
+    body = {
+        "id": graph.id,
+        "name": graph.name,
+        "n_inputs": graph.n_inputs,
+        "n_constants": graph.n_constants,
+        "n_gates": graph.n_gates,
+        "n_nodes": graph.n_nodes,
+        "outputs": orjson.loads(graph.outputs),
+        "created_at": iso(graph.created_at),
+    }
+    if definition is not None:
+        body["definition"] = definition
+    return body
+
+
+def job_body(job: Any, outcome: Outcome) -> dict[str, Any]:
+    """A job (an ORM object or a row) and what it produced."""
+    body = {
+        "id": job.id,
+        "graph_id": job.graph_id,
+        "status": job.status,
+        "batch_size": job.batch_size,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "attempts": job.attempts,
+        "outputs": _outputs(outcome.outputs, job.batched),
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+    }
+    if job.status in ACTIVE_STATES:
+        body["stage"] = job.stage
+        body["progress"] = job.progress
+    if job.check_gradients:
+        check = outcome.gradient_check
+        body["gradient_check"] = None if check is None else {k: _number(v) for k, v in check.as_dict().items()}
+    return body
+
+
+def _outputs(outputs: dict[str, np.ndarray] | None, batched: bool) -> dict[str, Any] | None:
+    if outputs is None:
+        return None
+    return {name: (row if batched else row[0]) for name, row in zip(outputs, json_floats(np.array(list(outputs.values()))))}
+
+
+def _number(value: Any) -> Any:
+    return json_float(value) if isinstance(value, float) else value
+
+
+def node_items(
+    ids: list[str], kinds_ops: list[tuple[str, str | None]], values: np.ndarray, grads: np.ndarray, batched: bool
+) -> list[dict[str, Any]]:
+    """Node items; values and grads are (n, batch_size) arrays, written as numbers or arrays of batch_size."""
+    vals, grs = json_floats(values), json_floats(grads)
+    if not batched:
+        vals, grs = [row[0] for row in vals], [row[0] for row in grs]
+    items = []
+    for node_id, (kind, op), value, grad in zip(ids, kinds_ops, vals, grs, strict=True):
+        item = {"id": node_id, "kind": kind, "value": value, "grad": grad}
+        if op is not None:
+            item["op"] = op
+        items.append(item)
+    return items

@@ -1,0 +1,141 @@
+"""Schemas of the API: request bodies come from the core; these declare query strings and answers.
+
+Answers are built by ``answers.py`` and sent with orjson (a page of 10,000 nodes through
+``Schema.dump`` would cost more than reading it); these schemas declare their shape for the
+OpenAPI document, and the API tests check answers against that document.
+"""
+from __future__ import annotations
+
+from flask import current_app
+from marshmallow import Schema, fields, validate
+
+from service.graph import GraphDefinitionSchema, JobRequestSchema, Limits
+from service.graph.ops import NAMES
+from service.graph.plan import KINDS
+from service.graph.request_schemas import NODE_ID
+from service.runtime.job_states import JOB_STATES
+
+NUMBER_OR_STRING = {"oneOf": [{"type": "number"}, {"type": "string", "enum": ["Infinity", "-Infinity", "NaN"]}]}
+VALUE = {"oneOf": [NUMBER_OR_STRING, {"type": "array", "items": NUMBER_OR_STRING}],
+         "description": "A number (an array of B numbers for a batch); non-finite as \"Infinity\", \"-Infinity\", \"NaN\"."}
+
+
+class ValidationItemSchema(Schema):
+    path = fields.String(required=True, metadata={"example": "gates[3].inputs[1]"})
+    message = fields.String(required=True, metadata={"example": "unknown node 'w'"})
+
+
+class ProblemSchema(Schema):
+    """An error (RFC 9457, application/problem+json)."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.List(fields.Nested(ValidationItemSchema), metadata={"description": "Validation errors (422), at most 100."})
+    errors_total = fields.Integer(metadata={"description": "How many validation errors there were, when more than 100."})
+
+
+class GraphBodySchema(GraphDefinitionSchema):
+    """A graph definition; the limits are the service's configured ones."""
+
+    @property
+    def limits(self) -> Limits:
+        return current_app.config["GATEGRAPH"].limits
+
+    @limits.setter
+    def limits(self, value: Limits) -> None:
+        pass  # always the configuration's
+
+
+class OneStepJobSchema(JobRequestSchema):
+    """A graph definition and a job on it, in one call."""
+
+    graph = fields.Nested(GraphBodySchema, required=True)
+
+
+class GraphSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    n_inputs = fields.Integer(required=True)
+    n_constants = fields.Integer(required=True)
+    n_gates = fields.Integer(required=True)
+    n_nodes = fields.Integer(required=True)
+    outputs = fields.List(fields.String(), required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    definition = fields.Raw(metadata={"type": "object", "description": "The normalised definition (GET of one graph only)."})
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"example": "time_limit"})
+    message = fields.String(required=True)
+
+
+class GradientCheckSchema(Schema):
+    """Gradients against central finite differences, for up to 64 inputs and 16 batch columns."""
+
+    inputs_checked = fields.Integer(required=True)
+    columns_checked = fields.Integer(required=True)
+    max_abs_error = fields.Raw(required=True, metadata=NUMBER_OR_STRING)
+    max_rel_error = fields.Raw(required=True, metadata=NUMBER_OR_STRING)
+    node = fields.String(allow_none=True, required=True, metadata={"description": "The input with the largest relative error."})
+
+
+class JobSchema(Schema):
+    id = fields.String(required=True)
+    graph_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
+    batch_size = fields.Integer(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    started_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+    finished_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+    stage = fields.String(allow_none=True, metadata={"description": "While running: loading, computing, checking or storing."})
+    progress = fields.Float(allow_none=True, metadata={"description": "While running: fraction done, 0 to 1."})
+    attempts = fields.Integer(metadata={"description": "How many times a worker has started this job."})
+    outputs = fields.Dict(keys=fields.String(), values=fields.Raw(metadata=VALUE), allow_none=True, required=True)
+    error = fields.Nested(ErrorBodySchema, allow_none=True, required=True)
+    gradient_check = fields.Nested(GradientCheckSchema, allow_none=True)
+
+
+class NodeSchema(Schema):
+    id = fields.String(required=True, metadata=NODE_ID)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    op = fields.String(validate=validate.OneOf(NAMES), metadata={"description": "Gates only."})
+    value = fields.Raw(required=True, metadata=VALUE)
+    grad = fields.Raw(required=True, metadata=VALUE)
+
+
+class PageSchema(Schema):
+    next_cursor = fields.String(allow_none=True, required=True, metadata={"description": "null on the last page."})
+
+
+class GraphPageSchema(PageSchema):
+    items = fields.List(fields.Nested(GraphSchema), required=True)
+
+
+class JobPageSchema(PageSchema):
+    items = fields.List(fields.Nested(JobSchema), required=True)
+
+
+class NodePageSchema(PageSchema):
+    items = fields.List(fields.Nested(NodeSchema), required=True)
+
+
+class PageArgsSchema(Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1), metadata={"description": "Items per page (at most MAX_PAGE)."})
+    cursor = fields.String(metadata={"description": "next_cursor of the previous page."})
+
+
+class JobListArgsSchema(PageArgsSchema):
+    status = fields.String(validate=validate.OneOf(JOB_STATES))
+    graph_id = fields.UUID()
+
+
+class NodeListArgsSchema(PageArgsSchema):
+    order = fields.String(validate=validate.OneOf(("index", "-abs_grad")), load_default="index",
+                          metadata={"description": "index: definition order; -abs_grad: largest |gradient| first."})
+
+
+class WaitArgsSchema(Schema):
+    wait = fields.Float(load_default=0, validate=validate.Range(min=0),
+                        metadata={"description": "Hold the answer until the job ends or this many seconds (at most MAX_WAIT) pass."})

@@ -1,0 +1,223 @@
+"""/v1/jobs: submit (two-step or one-step, idempotent), poll (with ?wait=), cancel, delete, list."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from flask import Response, current_app, g, request
+from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
+
+from service.graph import InvalidInput, JobInputs, Plan, Problem, bind_inputs
+from service.runtime.job_events import Waiter
+from service.runtime.job_queue import send_job
+from service.runtime.job_states import TERMINAL_STATES
+from service.storage import job_reads, job_rows
+from service.storage.graph_rows import save_graph
+from service.storage.models import Job
+
+from .answers import job_body, json_response
+from .body_parser import ApiBlueprint
+from .paging import after_cursor, page_body, page_limit
+from .problems import ApiProblem, invalid, not_found
+from .request_context import (
+    caller,
+    db,
+    extension,
+    plan_cache,
+    require_key,
+    settings,
+    tenant_graph_id,
+    tenant_job,
+    tenant_job_row,
+)
+from .http_schemas import JobListArgsSchema, JobPageSchema, JobRequestSchema, JobSchema, OneStepJobSchema, ProblemSchema, WaitArgsSchema
+
+log = logging.getLogger("gategraph.api")
+blp = ApiBlueprint("jobs", __name__, url_prefix="/v1", description="Jobs: one input assignment or a batch, run by the workers.")
+blp.before_request(require_key)
+
+RETRY_AFTER = "1"
+BROKER_BACKOFF = 5.0  # seconds without trying the broker after a failed send
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@blp.route("/graphs/<uuid:graph_id>/jobs", methods=["POST"])
+@blp.arguments(JobRequestSchema, as_kwargs=False)
+@blp.response(202, JobSchema, description="Accepted; Location names the job.")
+@blp.alt_response(422, schema=ProblemSchema, description="Inputs that do not fit the graph, or a reused Idempotency-Key.")
+@blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
+def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
+    """Submit a job on a stored graph."""
+    key, digest = _idempotency(str(graph_id))
+    if (replay := _replay(key, digest)) is not None:
+        return replay
+    graph_id = str(graph_id)
+    plan = plan_cache().cached_for(graph_id, caller().tenant_id)  # a graph deleted since fails the insert: 404
+    if plan is None and (plan := plan_cache().get(db(), tenant_graph_id(graph_id))) is None:
+        raise not_found("graph")  # deleted between the two reads
+    return _accept(graph_id, plan, data, key, digest)
+
+
+@blp.route("/jobs", methods=["POST"])
+@blp.arguments(OneStepJobSchema, as_kwargs=False)
+@blp.response(202, JobSchema, description="Accepted; the graph is stored and its id is in the job.")
+@blp.alt_response(422, schema=ProblemSchema, description="An invalid definition or inputs.")
+@blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
+def submit_graph_and_job(data: dict[str, Any]) -> Response:
+    """Store a graph and submit a job on it, in one call."""
+    key, digest = _idempotency("")
+    if (replay := _replay(key, digest)) is not None:
+        return replay
+    plan: Plan = data["graph"]
+    bound = _bind(plan, data)
+    graph = save_graph(db(), caller().tenant_id, plan)
+    return _accept(graph.id, plan, data, key, digest, bound)
+
+
+def _idempotency(scope: str) -> tuple[str | None, str | None]:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None, None
+    if not 1 <= len(key) <= 255:
+        raise invalid([Problem(IDEMPOTENCY_HEADER, "must be 1 to 255 characters")], "request")
+    digest = hashlib.sha256(scope.encode() + b"\n" + request.get_data(cache=True)).hexdigest()
+    return key, digest
+
+
+def _replay(key: str | None, digest: str | None) -> Response | None:
+    """The original job for a retried submission; 422 if the key came with another body."""
+    if key is None:
+        return None
+    job = job_reads.job_by_idempotency_key(db(), caller().tenant_id, key)
+    if job is None:
+        return None
+    if job.request_hash != digest:
+        raise invalid([Problem(IDEMPOTENCY_HEADER, "was already used with a different request body; use a new key")], "request")
+    return _accepted_response(job, replayed=True)
+
+
+def _bind(plan: Plan, data: dict[str, Any]) -> JobInputs:
+    try:
+        return bind_inputs(plan, data["inputs"], data.get("output_grads"), settings().limits)
+    except InvalidInput as exc:
+        raise invalid(exc.problems) from None
+
+
+def _accept(
+    graph_id: str,
+    plan: Plan,
+    data: dict[str, Any],
+    key: str | None,
+    digest: str | None,
+    bound: JobInputs | None = None,
+) -> Response:
+    """Commit the job row, then enqueue it (never inside the transaction: the worker would race the commit)."""
+    bound = bound or _bind(plan, data)
+    values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
+    try:
+        job = job_rows.insert_job(db(), values)
+    except IntegrityError:  # the same Idempotency-Key submitted concurrently, or the graph deleted meanwhile
+        db().rollback()
+        if (replay := _replay(key, digest)) is not None:
+            return replay
+        tenant_graph_id(graph_id)  # 404 if it is gone
+        raise
+    _enqueue(job)
+    return _accepted_response(job)
+
+
+def _enqueue(job: Job) -> None:
+    """Send the job's message; if the broker is down, leave the job (safe in the database) to the sweeper.
+
+    After a failed send this process does not try again for BROKER_BACKOFF seconds, so that
+    during an outage each submission is answered at once instead of waiting out the timeouts.
+    """
+    state = current_app.extensions["gategraph"]
+    if time.monotonic() < state.get("broker_down_until", 0.0):
+        job_rows.clear_sent(db(), job.id)
+        return
+    try:
+        send_job(extension("celery"), job.id, g.get("request_id"))
+    except Exception:  # noqa: BLE001 - the job is safe in the database; the sweeper sends it later
+        state["broker_down_until"] = time.monotonic() + BROKER_BACKOFF
+        log.warning("could not enqueue job %s now; the sweeper will send it", job.id, exc_info=True)
+        job_rows.clear_sent(db(), job.id)
+
+
+def _accepted_response(job: Job, replayed: bool = False) -> Response:
+    headers = {"Location": f"/v1/jobs/{job.id}", "Retry-After": RETRY_AFTER}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(_body(job), 202, headers)
+
+
+@blp.route("/jobs", methods=["GET"])
+@blp.arguments(JobListArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, JobPageSchema)
+def list_jobs(query: dict[str, Any]) -> Response:
+    """The caller's jobs, newest first; filter by status and graph."""
+    limit = page_limit(query)
+    graph_id = str(query["graph_id"]) if "graph_id" in query else None
+    jobs, more = job_reads.job_page(db(), caller().tenant_id, query.get("status"), graph_id, after_cursor(query), limit)
+    return json_response(page_body(jobs, more, _bodies))
+
+
+def _bodies(jobs: list[Any]) -> list[dict[str, Any]]:
+    """Answers for jobs (ORM objects or rows), their outcomes read together."""
+    return [job_body(job, outcome) for job, outcome in zip(jobs, job_reads.outcomes(db(), jobs, plan_cache()), strict=True)]
+
+
+def _body(job: Any) -> dict[str, Any]:
+    return _bodies([job])[0]
+
+
+@blp.route("/jobs/<uuid:job_id>", methods=["GET"])
+@blp.arguments(WaitArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, JobSchema, description="While not terminal, with a Retry-After header.")
+def get_job(query: dict[str, Any], job_id: Any) -> Response:
+    """A job; ``?wait=N`` holds the answer until it ends or N seconds pass."""
+    wait = query["wait"]
+    if wait > settings().max_wait:
+        raise invalid([Problem("wait", f"{wait:g} is over the limit MAX_WAIT={settings().max_wait}")], "query string")
+    if not wait:
+        job = tenant_job_row(job_id)
+    else:
+        with extension("job_events").watch(str(job_id)) as waiter:
+            job = _wait_for_end(job_id, time.monotonic() + wait, waiter)
+    headers = {} if job.status in TERMINAL_STATES else {"Retry-After": RETRY_AFTER}
+    return json_response(_body(job), 200, headers)
+
+
+def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter) -> Row:
+    """The job once it has ended, or as it is at the deadline; its row is read again on each wake."""
+    job = tenant_job_row(job_id)
+    while job.status not in TERMINAL_STATES and (left := deadline - time.monotonic()) > 0:
+        db().rollback()  # end the snapshot so the next read sees the worker's commits
+        waiter.sleep(left)
+        job = tenant_job_row(job_id)
+    return job
+
+
+@blp.route("/jobs/<uuid:job_id>/cancel", methods=["POST"])
+@blp.response(200, JobSchema)
+@blp.alt_response(409, schema=ProblemSchema, description="The job has already ended.")
+def cancel_job(job_id: Any) -> Response:
+    """Cancel a queued or running job."""
+    job = tenant_job(job_id)
+    if not job_rows.cancel(db(), job.id):
+        db().refresh(job)
+        raise ApiProblem(409, "Conflict", f"the job has already ended ({job.status}); it cannot be canceled", type_="conflict")
+    extension("job_events_out").ended(job.id)
+    db().refresh(job)
+    return json_response(_body(job))
+
+
+@blp.route("/jobs/<uuid:job_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_job(job_id: Any) -> Response:
+    """Delete a job and its results (a running job is stopped from storing them)."""
+    job_rows.delete_job(db(), tenant_job(job_id).id)
+    return Response(status=204)

@@ -1,0 +1,124 @@
+"""/v1/jobs/{id}/nodes: every node's value and gradient, paged by cursor, or ranked by |gradient|."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Response
+from marshmallow import Schema, fields, validate
+
+from service.graph import Problem
+from service.graph.structure import id_problem
+from service.runtime.job_states import ACTIVE_STATES, SUCCEEDED
+from service.storage.graph_rows import find_node, graph_by_id, kinds_and_ops, node_rows, node_rows_at
+from service.storage.job_reads import stored_inputs
+from service.storage.models import Graph, Job
+from service.storage.result_chunks import read_results
+
+from .answers import json_response, node_items
+from .cursors import bad_cursor, decode_cursor, encode_cursor
+from .diagram import GraphvizMissing, circuit_dot, render_svg
+from .body_parser import ApiBlueprint
+from .http_schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
+from .paging import page_limit
+from .problems import ApiProblem, invalid, not_found
+from .request_context import db, plan_cache, require_key, settings, tenant_job
+
+
+class DiagramArgsSchema(Schema):
+    item = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={"description": "Which assignment of a batch to draw."})
+
+
+blp = ApiBlueprint("nodes", __name__, url_prefix="/v1/jobs", description="The value and gradient of every node of a succeeded job.")
+blp.before_request(require_key)
+
+
+def _finished_job(job_id: Any) -> tuple[Job, Graph]:
+    """The caller's succeeded job and its graph. :raise ApiProblem: 404, or 409 while it has no results."""
+    job = tenant_job(job_id)
+    if job.status != SUCCEEDED:
+        detail = f"the job is {job.status}; node results exist once it has succeeded"
+        headers = {"Retry-After": "1"} if job.status in ACTIVE_STATES else {}
+        raise ApiProblem(409, "Conflict", detail, headers=headers, type_="conflict")
+    return job, graph_by_id(db(), job.graph_id)
+
+
+@blp.route("/<uuid:job_id>/nodes", methods=["GET"])
+@blp.arguments(NodeListArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, NodePageSchema)
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
+def list_nodes(query: dict[str, Any], job_id: Any) -> Response:
+    """Nodes in definition order (inputs, constants, gates), or ``order=-abs_grad``: largest |gradient| first."""
+    job, graph = _finished_job(job_id)
+    limit = page_limit(query)
+    start = decode_cursor(query.get("cursor"), int) or 0
+    if start < 0:
+        raise bad_cursor()
+    if query["order"] == "-abs_grad":
+        values, grads, numbers = _ranked(job, graph.n_nodes, start, limit)
+        ids, codes = node_rows_at(db(), graph, numbers)
+    else:
+        stop = min(start + limit, graph.n_nodes)
+        if start >= stop:
+            return json_response({"items": [], "next_cursor": None})
+        ids, codes = node_rows(db(), graph, start, stop)
+        values, grads = read_results(db(), job, start, stop)
+    end = start + len(ids)
+    cursor = encode_cursor(end) if end < graph.n_nodes and ids else None
+    items = node_items(ids, kinds_and_ops(codes), values, grads, job.batched)
+    return json_response({"items": items, "next_cursor": cursor})
+
+
+def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch (NaN first, ties by index)."""
+    values, grads = read_results(db(), job, 0, n_nodes)
+    score = np.abs(grads).max(axis=1)
+    score[np.isnan(score)] = np.inf
+    n, wanted = score.size, min(start + limit, score.size)
+    candidates = np.arange(n)
+    if 0 < wanted < n:
+        threshold = np.partition(score, n - wanted)[n - wanted]
+        candidates = np.flatnonzero(score >= threshold)
+    ranked = candidates[np.lexsort((candidates, -score[candidates]))][start : start + limit]
+    return values[ranked], grads[ranked], ranked
+
+
+@blp.route("/<uuid:job_id>/nodes/<string:node_id>", methods=["GET"])
+@blp.response(200, NodeSchema)
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
+def get_node(job_id: Any, node_id: str) -> Response:
+    """One node's value and gradient."""
+    job, graph = _finished_job(job_id)
+    number = None if id_problem(node_id) else find_node(db(), graph, node_id)
+    if number is None:
+        raise ApiProblem(404, "Not found", f"no node {node_id[:128]!r} in this job's graph", type_="not-found")
+    ids, codes = node_rows(db(), graph, number, number + 1)
+    values, grads = read_results(db(), job, number, number + 1)
+    return json_response(node_items(ids, kinds_and_ops(codes), values, grads, job.batched)[0])
+
+
+@blp.route("/<uuid:job_id>/diagram.svg", methods=["GET"])
+@blp.arguments(DiagramArgsSchema, location="query", as_kwargs=False)
+@blp.response(200, description="An SVG picture of the circuit.", content_type="image/svg+xml")
+@blp.alt_response(422, schema=ProblemSchema, description="The graph is larger than DIAGRAM_MAX_NODES.")
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
+def diagram(query: dict[str, Any], job_id: Any) -> Response:
+    """The circuit with every wire's value (green) and gradient (red), for one batch item (``?item=``)."""
+    job, graph = _finished_job(job_id)
+    most = settings().diagram_max_nodes
+    if graph.n_nodes > most:
+        detail = f"the graph has {graph.n_nodes} nodes; diagrams are drawn up to DIAGRAM_MAX_NODES={most}"
+        raise ApiProblem(422, "Graph too large to draw", detail, type_="diagram-too-large")
+    item = query["item"]
+    if item >= job.batch_size:
+        raise invalid([Problem("item", f"must be below the batch size {job.batch_size}")], "query string")
+    values, grads = read_results(db(), job, 0, graph.n_nodes)
+    _, output_grads = stored_inputs(db(), job.id)
+    plan = plan_cache().get(db(), graph.id)
+    if plan is None:
+        raise not_found("graph")  # deleted since this request read it
+    try:
+        svg = render_svg(circuit_dot(plan, values[:, item], grads[:, item], output_grads[:, item]))
+    except GraphvizMissing as exc:
+        raise ApiProblem(503, "Service unavailable", str(exc), type_="graphviz-missing") from None
+    return Response(svg, mimetype="image/svg+xml")

@@ -1,0 +1,77 @@
+"""The job queue, shared by the API and the worker: the Celery app factory, "send job N", the queue depth.
+
+Neither side owns it: the API publishes with the app it builds here and the worker consumes with
+its own (``worker.celery_app``), so importing the API builds no worker app and nothing under
+``service/`` imports ``worker/``.
+
+Redis is the broker and the database is the only record of a job, so there is no result
+backend. Messages are acknowledged after the task (``task_acks_late``) and given back when
+the worker child dies (``task_reject_on_worker_lost``); the visibility timeout, set in
+every place Celery reads it, is longer than the hard time limit.
+"""
+from __future__ import annotations
+
+from celery import Celery
+from kombu.exceptions import ChannelError
+
+from service.runtime.config import Settings
+
+TASK_NAME = "gategraph.run_job"
+BROKER_TIMEOUT = 2.0  # seconds to connect to Redis, or to wait for one reply
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app configured from ``settings``, for publishing (API, sweeper) or consuming (worker)."""
+    app = Celery("gategraph", broker=settings.broker_url or "redis://127.0.0.1:6379/0", set_as_current=False)
+    # A Redis that stops answering without closing the connection (frozen, partitioned) must
+    # not hold a submission or the sweeper forever: every command gives up after BROKER_TIMEOUT.
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "socket_connect_timeout": BROKER_TIMEOUT,
+        "socket_timeout": BROKER_TIMEOUT,
+    }
+    app.conf.update(
+        task_default_queue=settings.queue,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.job_soft_time_limit,
+        task_time_limit=settings.job_time_limit,
+        task_ignore_result=True,
+        result_backend=None,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        visibility_timeout=settings.visibility_timeout,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    app.gategraph_settings = settings
+    return app
+
+
+def send_job(app: Celery, job_id: str, request_id: str | None = None) -> None:
+    """Publish "go look at job N"; raises if the broker cannot be reached after one retry.
+
+    One retry is enough to replace a pooled connection that died with a restarted Redis;
+    more would only hold the caller longer (each attempt may wait BROKER_TIMEOUT).
+    """
+    app.send_task(
+        TASK_NAME,
+        args=[job_id],
+        kwargs={"request_id": request_id} if request_id else {},
+        queue=app.conf.task_default_queue,
+        retry=True,
+        retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+    )
+
+
+def queue_length(app: Celery) -> int:
+    """Messages waiting in the job queue (not counting ones a worker holds); 0 if Redis has no such queue."""
+    with app.connection_for_read() as connection:
+        try:
+            return connection.default_channel.queue_declare(app.conf.task_default_queue, passive=True).message_count
+        except ChannelError:  # never declared, or Redis restarted empty
+            return 0
