@@ -12,6 +12,8 @@ import numpy as np
 from . import kernels
 from .plan import Plan
 
+SCRATCH_CELLS = 1 << 18  # numbers of scratch for a wide gate in a batch: 2 MiB, within a core's cache
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -60,10 +62,14 @@ def forward(plan: Plan, values: np.ndarray) -> None:
 
 def backward(plan: Plan, values: np.ndarray, grads: np.ndarray) -> None:
     """Accumulate gradients into ``grads`` (n_nodes, batch_size), seeded at the outputs."""
-    scratch = np.empty(plan.max_arity, dtype=np.float64)
-    if values.shape[1] == 1:
+    batch_size = values.shape[1]
+    if batch_size == 1:
+        scratch = np.empty(plan.max_arity, dtype=np.float64)
         kernels.backward_one(*_arrays(plan), values.reshape(-1), grads.reshape(-1), scratch)
     else:
+        # the folds of a wide gate's inputs, for a block of columns: bounded, whatever the arity
+        block = min(batch_size, max(1, SCRATCH_CELLS // (plan.max_arity + 1)))
+        scratch = np.empty((plan.max_arity + 1, block), dtype=np.float64)
         kernels.backward_batch(*_arrays(plan), values, grads, scratch)
 
 
@@ -83,9 +89,11 @@ def wire_grads(plan: Plan, values: np.ndarray, grads: np.ndarray) -> np.ndarray:
 
 def warm_up() -> None:
     """Load (or compile) every kernel now, so a worker's first job does not pay for it."""
+    from .ops import OPS
     from .request_schemas import load_graph
 
-    gates = [{"id": "p", "op": "mul", "inputs": ["a", "b", "a"]}, {"id": "s", "op": "add", "inputs": ["p", "b"]}]
+    # every op of the table, as a wide gate and as a binary one (the kernels' two paths)
+    gates = [{"id": f"{op.name}{n}", "op": op.name, "inputs": ["a", "b", "a"][:n]} for op in OPS for n in (2, 3)]
     plan = load_graph({"inputs": ["a", "b"], "gates": gates})
     evaluate(plan, np.ones((2, 1)))
     one = evaluate(plan, np.ones((2, 2)))

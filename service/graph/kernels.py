@@ -2,9 +2,10 @@
 
 The loops apply the rules of the op table (``ops.py``) over flat arrays (CSR: gate g reads
 nodes ``sources[ptr[g]:ptr[g+1]]``) instead of one object per node, and in loops instead of
-recursion, so a chain of 10^6 gates is just a long loop. ``_value`` and ``_partial`` are the
-only places here that name ops: they pick the table's rule by a gate's code, and numba inlines
-the rule into each loop.
+recursion, so a chain of 10^6 gates is just a long loop. Four dispatchers are the only places
+here that name ops: ``_value`` and ``_partial`` pick the table's rule for one number,
+``_fold_rows`` and ``_grad_rows`` for a row of a batch (the choice made once a row, so the row
+loop vectorises); numba inlines the rules into each loop.
 
 Gradients are accumulated with ``+=`` one edge at a time, which is what makes fan-out and
 repeated inputs (``mul(x, x)``) come out right; a vectorised ``grad[idx] += w`` would drop
@@ -16,10 +17,11 @@ Values are laid out one row per node, ``(n_nodes,)`` for one assignment or
 ``(n_nodes, batch_size)`` for a batch, so each gate streams over contiguous rows.
 
 Why one-assignment kernels beside the batch ones: a batch kernel run with batch_size = 1 pays
-an inner loop and a row view per edge for one number. Measured on this machine (10^6 binary
-gates, forward + backward, ``tests/benchmarks/bench_core.py --one-vs-batch``): wide graphs
-ONE_WIDE ns a gate with the one-assignment kernels against BATCH_WIDE with the batch kernels at
-batch_size = 1, deep chains ONE_DEEP against BATCH_DEEP. Most jobs are single assignments.
+an inner loop and a row view per edge for one number. Measured on this machine (2026-12-01,
+10^6 binary gates of bench_core's graphs, forward + backward, both kernels called on the same
+plan, best of runs): wide graphs 37.6 ns a gate with the one-assignment kernels against 53.4
+with the batch kernels at batch_size = 1, deep chains 21.6 against 32.8, so 1.4-1.5x. Most jobs
+are single assignments.
 """
 from __future__ import annotations
 
@@ -32,12 +34,15 @@ if "NUMBA_CACHE_DIR" not in os.environ and not os.access(Path(__file__).parent, 
     os.environ["NUMBA_CACHE_DIR"] = str(Path.home() / ".cache" / "gategraph" / "numba")
 
 import numpy as np  # noqa: E402 - numba reads NUMBA_CACHE_DIR when it is imported
-from numba import njit  # noqa: E402
+from numba import njit, types  # noqa: E402
+from numba.extending import overload  # noqa: E402
 
 from .ops import ADD, MUL, OPS, add_partial, add_value, mul_partial, mul_value  # noqa: E402
 
 ADD_CODE, MUL_CODE = ADD.code, MUL.code
-IDENTITY = np.array([op.identity for op in OPS])  # by op code; numba freezes it as a constant
+# by op code; numba freezes global arrays as constants
+IDENTITY = np.array([op.identity for op in OPS])
+READS_OTHERS = np.array([op.partial_reads_others for op in OPS])
 
 
 @njit(cache=True, inline="always")
@@ -54,6 +59,42 @@ def _partial(op, before, after):  # pragma: no cover - compiled
     if op == MUL_CODE:
         return mul_partial(before, after)
     return add_partial(before, after)
+
+
+def _at(x, j):  # pragma: no cover - compiled only, through its overload
+    """x[j] for a row, x itself for a number (a row of one repeated number, such as an identity)."""
+
+
+@overload(_at, inline="always")
+def _at_overload(x, j):  # noqa: ANN001, ANN202 - numba's typing hook
+    if isinstance(x, types.Array):
+        return lambda x, j: x[j]
+    return lambda x, j: x
+
+
+@njit(cache=True, inline="always")
+def _fold_rows(op, out, a, b):  # pragma: no cover - compiled
+    """out[j] = a[j] op b[j] along rows (out may be a): the value rule, chosen once a row so the loop vectorises."""
+    if op == MUL_CODE:
+        for j in range(out.size):
+            out[j] = mul_value(a[j], b[j])
+    else:
+        for j in range(out.size):
+            out[j] = add_value(a[j], b[j])
+
+
+@njit(cache=True, inline="always")
+def _grad_rows(op, dst, upstream, before, after):  # pragma: no cover - compiled
+    """dst[j] += upstream[j] * partial(before[j], after[j]) along rows: the local-gradient rule, chosen once a row.
+
+    ``before`` or ``after`` may be a number (the op's identity) instead of a row.
+    """
+    if op == MUL_CODE:
+        for j in range(dst.size):
+            dst[j] += upstream[j] * mul_partial(_at(before, j), _at(after, j))
+    else:
+        for j in range(dst.size):
+            dst[j] += upstream[j] * add_partial(_at(before, j), _at(after, j))
 
 
 @njit(cache=True, nogil=True)
@@ -99,6 +140,10 @@ def topological_order(ptr, sources, first_gate):  # pragma: no cover - compiled
 @njit(cache=True, inline="always")
 def _shares_one(op, start, end, upstream, sources, vals, scratch):  # pragma: no cover - compiled
     """The gradient flowing back along each input wire of one gate, into ``scratch[:end - start]``."""
+    if not READS_OTHERS[op]:
+        for k in range(start, end):
+            scratch[k - start] = upstream * _partial(op, IDENTITY[op], IDENTITY[op])
+        return
     before = IDENTITY[op]
     for k in range(start, end):
         scratch[k - start] = before
@@ -157,44 +202,67 @@ def wire_grads_one(ops, ptr, sources, first_gate, vals, grads, scratch, out):  #
 @njit(cache=True, nogil=True)
 def forward_batch(ops, ptr, sources, order, first_gate, vals):  # pragma: no cover - compiled
     """forward_one for batch_size assignments at once: one row of numbers per node."""
-    batch_size = vals.shape[1]
     for t in range(order.size):
         g = order[t]
-        op = ops[g]
         out = vals[first_gate + g]
-        src = vals[sources[ptr[g]]]
-        for b in range(batch_size):
-            out[b] = src[b]
+        first = vals[sources[ptr[g]]]
+        for j in range(out.size):
+            out[j] = first[j]
         for k in range(ptr[g] + 1, ptr[g + 1]):
-            src = vals[sources[k]]
-            for b in range(batch_size):
-                out[b] = _value(op, out[b], src[b])
+            _fold_rows(ops[g], out, out, vals[sources[k]])
 
 
 @njit(cache=True, nogil=True)
 def backward_batch(ops, ptr, sources, order, first_gate, vals, grads, scratch):  # pragma: no cover
-    """backward_one for batch_size assignments at once."""
-    batch_size = vals.shape[1]
+    """backward_one for batch_size assignments at once.
+
+    ``scratch`` is (max_arity + 1, block), for gates of three or more inputs (``_wide_gate_batch``).
+    """
     for t in range(order.size - 1, -1, -1):
         g = order[t]
         op = ops[g]
         start = ptr[g]
         end = ptr[g + 1]
         upstream = grads[first_gate + g]
-        if end - start == 2:
-            a = sources[start]
-            c = sources[start + 1]
-            va = vals[a]
-            vc = vals[c]
-            ga = grads[a]
-            gc = grads[c]
+        if end - start == 2:  # most gates: one loop a row, as a may be c
             identity = IDENTITY[op]
-            for b in range(batch_size):
+            va = vals[sources[start]]
+            vc = vals[sources[start + 1]]
+            ga = grads[sources[start]]
+            gc = grads[sources[start + 1]]
+            for b in range(upstream.size):
                 ga[b] += upstream[b] * _partial(op, identity, vc[b])
-            for b in range(batch_size):
+            for b in range(upstream.size):
                 gc[b] += upstream[b] * _partial(op, va[b], identity)
-        else:  # wide gates are rare: one column at a time keeps scratch at one row
-            for b in range(batch_size):
-                _shares_one(op, start, end, upstream[b], sources, vals[:, b], scratch)
-                for k in range(start, end):
-                    grads[sources[k], b] += scratch[k - start]
+        else:
+            _wide_gate_batch(op, start, end, upstream, sources, vals, grads, scratch)
+
+
+@njit(cache=True, nogil=True)
+def _wide_gate_batch(op, start, end, upstream, sources, vals, grads, scratch):  # pragma: no cover - compiled
+    """Gradients into the inputs of one gate of three or more inputs, row by row over blocks of columns.
+
+    ``scratch`` is (max_arity + 1, block): row k holds the fold of the inputs before k for the
+    block's columns, the last row the fold of those after. Rows, not one column at a time, so the
+    inner loops stream over contiguous numbers.
+    """
+    n = end - start
+    if not READS_OTHERS[op]:
+        for k in range(start, end):
+            _grad_rows(op, grads[sources[k]], upstream, IDENTITY[op], IDENTITY[op])
+        return
+    batch_size = vals.shape[1]
+    block = scratch.shape[1]
+    identity = IDENTITY[op]
+    for b0 in range(0, batch_size, block):
+        b1 = min(b0 + block, batch_size)
+        width = b1 - b0
+        after = scratch[n, :width]
+        scratch[0, :width] = identity
+        after[:] = identity
+        for k in range(1, n):
+            _fold_rows(op, scratch[k, :width], scratch[k - 1, :width], vals[sources[start + k - 1], b0:b1])
+        for k in range(n - 1, -1, -1):
+            src = sources[start + k]
+            _grad_rows(op, grads[src, b0:b1], upstream[b0:b1], scratch[k, :width], after)
+            _fold_rows(op, after, after, vals[src, b0:b1])

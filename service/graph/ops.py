@@ -56,10 +56,11 @@ class Op:
     identity: float  # the fold of no inputs: ``before`` of the first input, ``after`` of the last
     value: Callable[[float, float], float]
     partial: Callable[[float, float], float]
+    partial_reads_others: bool  # False when ``partial`` ignores ``before`` and ``after``: the kernels skip the folds
 
 
-ADD = Op("add", 0, "+", 0.0, add_value, add_partial)
-MUL = Op("mul", 1, "×", 1.0, mul_value, mul_partial)
+ADD = Op("add", 0, "+", 0.0, add_value, add_partial, partial_reads_others=False)
+MUL = Op("mul", 1, "×", 1.0, mul_value, mul_partial, partial_reads_others=True)
 
 OPS: tuple[Op, ...] = (ADD, MUL)  # indexed by code
 NAMES: tuple[str, ...] = tuple(op.name for op in OPS)
