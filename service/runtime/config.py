@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from service.graph import Limits
+from service.graph import DEFAULT_LIMITS, Limits
 
 
 def _default_home() -> str:
@@ -26,11 +26,11 @@ class Settings:
     host: str = "127.0.0.1"  # HOST for `serve`
     port: int = 8000  # PORT for `serve`
     max_body_bytes: int = 512 * 1024 * 1024  # MAX_BODY_BYTES
-    max_gates: int = 1_048_576  # MAX_GATES
-    max_leaves: int = 1_048_576  # MAX_LEAVES (inputs + constants)
-    max_gate_inputs: int = 1_048_576  # MAX_GATE_INPUTS
-    max_batch: int = 100_000  # MAX_BATCH
-    max_cells: int = 20_000_000  # MAX_CELLS (nodes x batch size)
+    max_gates: int = DEFAULT_LIMITS.max_gates  # MAX_GATES
+    max_leaves: int = DEFAULT_LIMITS.max_leaves  # MAX_LEAVES (inputs + constants)
+    max_gate_inputs: int = DEFAULT_LIMITS.max_gate_inputs  # MAX_GATE_INPUTS
+    max_batch: int = DEFAULT_LIMITS.max_batch  # MAX_BATCH
+    max_cells: int = DEFAULT_LIMITS.max_cells  # MAX_CELLS (nodes x batch size)
     max_page: int = 10_000  # MAX_PAGE: largest ?limit= of a list
     max_wait: int = 30  # MAX_WAIT: largest ?wait= in seconds
     job_soft_time_limit: float = 300.0  # JOB_SOFT_TIME_LIMIT seconds: the job fails with "time_limit"
@@ -67,13 +67,7 @@ class Settings:
 
     @property
     def limits(self) -> Limits:
-        return Limits(
-            max_gates=self.max_gates,
-            max_leaves=self.max_leaves,
-            max_gate_inputs=self.max_gate_inputs,
-            max_batch=self.max_batch,
-            max_cells=self.max_cells,
-        )
+        return Limits(**{f.name: getattr(self, f.name) for f in fields(Limits)})
 
 
 def _parse(kind: type, text: str, key: str) -> Any:

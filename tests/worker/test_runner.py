@@ -127,3 +127,47 @@ def test_a_job_with_unreadable_inputs_ends_failed_instead_of_staying_queued(clie
         session.commit()
     assert runner.run(settings, job_id, plans) == "internal_error"
     assert row(settings, job_id).status == "failed"
+
+
+def _claimed(settings, client, graph_id, example) -> str:
+    """A job claimed by attempt 1, as a worker that is running it."""
+    from service.storage import job_rows
+    from service.storage.database import get_engine
+
+    job_id = submit(client, graph_id, example)
+    with get_engine(settings.database_url).connect() as connection:
+        assert job_rows.claim(connection, job_id, job_rows.seconds_ago(60)).attempt == 1
+    return job_id
+
+
+def test_fail_attempt_fails_only_the_running_attempt(client, graph_id, example, settings):
+    job_id = _claimed(settings, client, graph_id, example)
+    assert runner.fail_attempt(settings, job_id, 2, "time_limit", "over") is False  # another attempt's
+    assert row(settings, job_id).status == "running"
+    assert runner.fail_attempt(settings, job_id, 1, "time_limit", "over") is True
+    job = row(settings, job_id)
+    assert (job.status, job.error_code, job.error_message) == ("failed", "time_limit", "over")
+    assert runner.fail_attempt(settings, job_id, 1, "time_limit", "over") is False  # already ended
+
+
+def test_fail_killed_says_false_when_the_job_ended_between_its_read_and_its_write(client, graph_id, example, settings, monkeypatch):
+    """It used to compare the failing helper's return with the code, which was always equal: True either way."""
+    from service.storage import job_rows
+
+    job_id = _claimed(settings, client, graph_id, example)
+    read_attempt = job_rows.running_attempt
+
+    def canceled_right_after_the_read(session, job):
+        attempt = read_attempt(session, job)
+        assert client.post(f"/v1/jobs/{job}/cancel").status_code == 200
+        return attempt
+
+    monkeypatch.setattr(job_rows, "running_attempt", canceled_right_after_the_read)
+    assert runner.fail_killed(settings, job_id, "time_limit", "killed") is False
+    assert row(settings, job_id).status == "canceled"
+
+
+def test_fail_killed_fails_a_running_job(client, graph_id, example, settings):
+    job_id = _claimed(settings, client, graph_id, example)
+    assert runner.fail_killed(settings, job_id, "time_limit", "killed") is True
+    assert row(settings, job_id).error_code == "time_limit"
