@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench bench-service install clean
+.PHONY: serve test format bench bench-service install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,16 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/gategraph serve
 
-## Install everything and run the whole test suite.
+## Install everything and run the whole test suite: the linter and the formatter's check first, then pytest.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+## Lint and format the tree in place.
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## Benchmarks (not tests): figures printed as ratios against baselines measured in the same run.
 bench: $(STAMP)

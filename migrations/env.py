@@ -1,4 +1,5 @@
 """Alembic environment: runs migrations on the URL given by ``service.storage.migrate``."""
+
 from alembic import context
 
 from service.storage.database import get_engine

@@ -1,4 +1,5 @@
 """The `gategraph` command: run the service, manage the schema and API keys."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,18 @@ def serve(workers: int) -> None:
 def worker(concurrency: int | None) -> None:
     """Start a Celery worker (BROKER_URL and DATABASE_URL from the environment)."""
     settings = Settings.from_env()
-    command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", settings.log_level, "-Q", settings.queue]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--loglevel",
+        settings.log_level,
+        "-Q",
+        settings.queue,
+    ]
     if concurrency:
         command += ["--concurrency", str(concurrency)]
     os.execv(sys.executable, command)
@@ -57,7 +69,7 @@ def keys() -> None:
     """API keys (stored hashed; a key is shown once, when created)."""
 
 
-def _session():  # noqa: ANN202
+def _session():
     from service.storage.database import session_factory
 
     return session_factory(Settings.from_env().database_url)()
@@ -99,31 +111,44 @@ def keys_revoke(key_id: str) -> None:
 
 # The client side, for scripts: talks to a running service over HTTP.
 
-_url = click.option("--url", envvar="GATEGRAPH_URL", default="http://127.0.0.1:8000", show_default=True,
-                    help="The service (env GATEGRAPH_URL).")
+_url = click.option(
+    "--url",
+    envvar="GATEGRAPH_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The service (env GATEGRAPH_URL).",
+)
 _key = click.option("--key", envvar="GATEGRAPH_API_KEY", required=True, help="An API key (env GATEGRAPH_API_KEY).")
 
 
-def _client(url: str, key: str):  # noqa: ANN202
+def _client(url: str, key: str):
     from service.client import Client
 
     return Client(url, key)
 
 
-def _echo_json(value) -> None:  # noqa: ANN001
+def _echo_json(value) -> None:
     click.echo(json.dumps(value, indent=2))
 
 
 @main.command()
 @click.argument("graph_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--inputs", "inputs_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON (an object of input: value, or {inputs, output_grads}) or CSV (one column per input, a row per assignment).")
+@click.option(
+    "--inputs",
+    "inputs_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON (an object of input: value, or {inputs, output_grads}) "
+    "or CSV (one column per input, a row per assignment).",
+)
 @click.option("--check-gradients", is_flag=True, help="Also compare gradients with finite differences.")
 @click.option("--wait", is_flag=True, help="Wait for the job to end, with a progress bar; exit 1 if it fails.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
 @_url
 @_key
-def submit(graph_file: Path, inputs_file: Path, check_gradients: bool, wait: bool, timeout: float | None, url: str, key: str) -> None:
+def submit(
+    graph_file: Path, inputs_file: Path, check_gradients: bool, wait: bool, timeout: float | None, url: str, key: str
+) -> None:
     """Submit GRAPH_FILE (a definition, or a graph id in a .txt file) with the inputs of --inputs."""
     from service.cli_files import read_graph, read_inputs
 
@@ -184,17 +209,24 @@ def top(job_id: str, count: int, url: str, key: str) -> None:
     Console().print(table)
 
 
-def _finish(client, job_id: str, timeout: float | None) -> None:  # noqa: ANN001
+def _finish(client, job_id: str, timeout: float | None) -> None:
     """Wait with a progress bar; print the job; exit 1 unless it succeeded."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = (SpinnerColumn(), TextColumn("job {task.fields[job]} [bold]{task.description}"), BarColumn(), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("job {task.fields[job]} [bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=True, console=_stderr_console()) as bar:
         task = bar.add_task(QUEUED, total=1.0, job=job_id[:8])
 
         def show(job: dict) -> None:
             label = job["status"] + (f" ({job['stage']})" if job.get("stage") else "")
-            bar.update(task, description=label, completed=job.get("progress") or (1.0 if job["status"] == SUCCEEDED else 0.0))
+            bar.update(
+                task, description=label, completed=job.get("progress") or (1.0 if job["status"] == SUCCEEDED else 0.0)
+            )
 
         try:
             job = _api(lambda: client.wait(job_id, timeout, show))
@@ -205,13 +237,13 @@ def _finish(client, job_id: str, timeout: float | None) -> None:  # noqa: ANN001
         raise SystemExit(1)
 
 
-def _stderr_console():  # noqa: ANN202
+def _stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)
 
 
-def _api(call):  # noqa: ANN001, ANN202
+def _api(call):
     """Run a client call; an error answer or an unreachable service becomes a one-line CLI error."""
     import requests
 

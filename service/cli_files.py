@@ -1,10 +1,12 @@
 """Files in and out of the `gategraph` client commands: graphs, inputs (JSON or CSV), nodes (JSON or CSV)."""
+
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -45,7 +47,7 @@ def _csv_batch(path: Path) -> dict[str, list[float]]:
         for line, row in enumerate(reader, start=2):
             if len(row) != len(header):
                 raise click.ClickException(f"{path}:{line}: {len(row)} values, the header has {len(header)}")
-            for name, cell in zip(columns, row):
+            for name, cell in zip(columns, row, strict=True):
                 try:
                     columns[name].append(float(cell))
                 except ValueError:
@@ -66,5 +68,5 @@ def write_nodes(items: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> None:
         if not isinstance(values, list):
             writer.writerow([item["id"], item["kind"], item.get("op", ""), "", values, grads])
             continue
-        for b, (value, grad) in enumerate(zip(values, grads)):
+        for b, (value, grad) in enumerate(zip(values, grads, strict=True)):
             writer.writerow([item["id"], item["kind"], item.get("op", ""), b, value, grad])

@@ -7,11 +7,13 @@
 - ``wait`` long-polls ``GET /v1/jobs/{id}?wait=`` until the job ends or the timeout passes.
 - ``node_arrays`` pages through a job's nodes into NumPy arrays.
 """
+
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import requests
@@ -28,12 +30,22 @@ class ApiError(Exception):
     def __init__(self, status: int, problem: dict[str, Any]):
         self.status, self.problem = status, problem
         errors = "; ".join(f"{e['path']}: {e['message']}" for e in problem.get("errors", [])[:5])
-        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}" + (f" ({errors})" if errors else ""))
+        super().__init__(
+            f"{status} {problem.get('title', '')}: {problem.get('detail', '')}" + (f" ({errors})" if errors else "")
+        )
 
 
 class Client:
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 60.0, retries: int = 5, backoff: float = 0.5,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 60.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.session = session or requests.Session()
@@ -50,8 +62,14 @@ class Client:
         self._call("DELETE", f"/v1/graphs/{graph_id}")
 
     # jobs
-    def submit(self, graph: str | dict[str, Any], inputs: dict[str, Any], output_grads: dict[str, Any] | None = None,
-               check_gradients: bool = False, idempotency_key: str | None = None) -> dict[str, Any]:
+    def submit(
+        self,
+        graph: str | dict[str, Any],
+        inputs: dict[str, Any],
+        output_grads: dict[str, Any] | None = None,
+        check_gradients: bool = False,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Submit a job on a stored graph (its id) or on a definition (stored in the same call)."""
         body: dict[str, Any] = {"inputs": inputs}
         if output_grads is not None:
@@ -66,9 +84,13 @@ class Client:
         return self._call("POST", path, json=body, headers=headers)
 
     def job(self, job_id: str, wait: float = 0) -> dict[str, Any]:
-        return self._call("GET", f"/v1/jobs/{job_id}", params={"wait": wait} if wait else None, timeout=self.timeout + wait)
+        return self._call(
+            "GET", f"/v1/jobs/{job_id}", params={"wait": wait} if wait else None, timeout=self.timeout + wait
+        )
 
-    def wait(self, job_id: str, timeout: float | None = None, on_update: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    def wait(
+        self, job_id: str, timeout: float | None = None, on_update: Callable[[dict], None] | None = None
+    ) -> dict[str, Any]:
         """The job once it has ended. :raise TimeoutError: still running after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -88,7 +110,9 @@ class Client:
         self._call("DELETE", f"/v1/jobs/{job_id}")
 
     # nodes
-    def nodes(self, job_id: str, order: str = "index", page_size: int = 10_000, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    def nodes(
+        self, job_id: str, order: str = "index", page_size: int = 10_000, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every node of a succeeded job (or the first ``limit``), page by page."""
         cursor, given = None, 0
         while True:

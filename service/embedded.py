@@ -5,6 +5,7 @@ package, on a unix socket in GATEGRAPH_HOME; the API (gunicorn) and a Celery wor
 child processes. Everything started here is stopped on every way out: Ctrl-C, SIGTERM, a
 child that dies, or an exception. (Set BROKER_URL or DATABASE_URL to use servers instead.)
 """
+
 from __future__ import annotations
 
 import atexit
@@ -66,9 +67,23 @@ def start_redis(supervisor: Supervisor, home: Path) -> str:
     socket_path = home / "redis.sock"
     socket_path.unlink(missing_ok=True)
     command = [
-        redis_server, "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
-        "--save", "", "--appendonly", "no", "--dir", str(home), "--maxmemory-policy", "noeviction",
-        "--logfile", str(home / "redis.log"),
+        redis_server,
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket_path),
+        "--unixsocketperm",
+        "700",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(home),
+        "--maxmemory-policy",
+        "noeviction",
+        "--logfile",
+        str(home / "redis.log"),
     ]
     supervisor.start("redis", command, dict(os.environ))
     for _ in range(100):
@@ -81,8 +96,8 @@ def start_redis(supervisor: Supervisor, home: Path) -> str:
 def serve(settings: Settings, workers: int = 2) -> None:
     """Run API and worker until interrupted."""
     from service.storage.database import session_factory
-    from service.storage.migrate import upgrade
     from service.storage.keys import create_key
+    from service.storage.migrate import upgrade
 
     home = Path(settings.home)
     home.mkdir(parents=True, exist_ok=True)
@@ -97,14 +112,52 @@ def serve(settings: Settings, workers: int = 2) -> None:
         metrics_dir = home / "metrics"  # prometheus-client multiprocess mode: API and worker numbers in one /metrics
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "BROKER_URL": settings.broker_url,
-               "GATEGRAPH_HOME": str(home), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "BROKER_URL": settings.broker_url,
+            "GATEGRAPH_HOME": str(home),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
         python = sys.executable
-        supervisor.start("worker", [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
-                                    "--concurrency", str(workers), "-Q", settings.queue], env)
-        supervisor.start("api", [python, "-m", "gunicorn", "service.wsgi:app", "--bind", f"{settings.host}:{settings.port}",
-                                 "--worker-class", "gthread", "--workers", str(workers), "--threads", "8",
-                                 "--pid", str(home / "gunicorn.pid")], env)
+        supervisor.start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(workers),
+                "-Q",
+                settings.queue,
+            ],
+            env,
+        )
+        supervisor.start(
+            "api",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "service.wsgi:app",
+                "--bind",
+                f"{settings.host}:{settings.port}",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                str(workers),
+                "--threads",
+                "8",
+                "--pid",
+                str(home / "gunicorn.pid"),
+            ],
+            env,
+        )
         url = f"http://{settings.host}:{settings.port}"
         print(f"\ngategraph is running at {url}  (API docs: {url}/docs)", flush=True)
         print(f"API key for tenant 'local' (shown once): {key}", flush=True)

@@ -3,6 +3,7 @@
 Every database-backed test runs on both the embedded default (SQLite) and PostgreSQL.
 PostgreSQL gets a fresh database per test session; tables are emptied between tests.
 """
+
 from __future__ import annotations
 
 import os
@@ -143,7 +144,7 @@ def example() -> dict:
 
 
 # CI runs are reproducible: Hypothesis explores the same examples every run there.
-from hypothesis import settings as _hypothesis_settings  # noqa: E402
+from hypothesis import settings as _hypothesis_settings  # noqa: E402 - after the fixtures, which need no Hypothesis
 
 _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):

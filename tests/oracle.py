@@ -4,6 +4,7 @@ Written from the contract (SPEC.md), sharing no code with the engine: dicts and 
 plain Kahn ordering over the raw definition, exact rational arithmetic, and the chain
 rule applied one edge at a time.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict, deque

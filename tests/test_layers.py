@@ -3,6 +3,7 @@
 Read from the source (the imports each module states), so a new import that breaks the shape
 fails here, whatever the tests of behaviour say.
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,7 +34,12 @@ def _modules(folder: str) -> list[Path]:
 
 
 def test_nothing_under_service_imports_the_worker():
-    offenders = [f"{p.relative_to(ROOT)}: {m}" for p in _modules("service") for m, _ in _imports(p) if m.split(".")[0] == "worker"]
+    offenders = [
+        f"{p.relative_to(ROOT)}: {m}"
+        for p in _modules("service")
+        for m, _ in _imports(p)
+        if m.split(".")[0] == "worker"
+    ]
     assert offenders == []
 
 

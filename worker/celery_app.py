@@ -3,6 +3,7 @@
 The configuration is the job queue's (``service.runtime.job_queue.make_celery``), shared with the API,
 which publishes with an app of its own; this one also loads the worker's tasks and sweeper.
 """
+
 from __future__ import annotations
 
 from service.runtime.config import Settings

@@ -4,24 +4,25 @@ The message only says "go look at job N"; the row decides. A message delivered t
 the job claimed and does nothing; a job whose worker died is taken over once its heartbeat
 is stale (here on redelivery, or by the sweeper).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from service.runtime.config import Settings
 from service.graph import Plan, evaluate
 from service.graph.engine import Evaluation
 from service.graph.gradcheck import GradientCheck, check_gradients
+from service.runtime.config import Settings
 from service.runtime.job_events import publisher
 from service.runtime.job_states import FAILED, SUCCEEDED
 from service.storage import job_rows
@@ -39,7 +40,11 @@ _NOT_OURS = "no longer ours"  # canceled, deleted or taken over while it ran
 
 
 def run(
-    settings: Settings, job_id: str, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...] = (), redelivered: bool = False
+    settings: Settings,
+    job_id: str,
+    plans: PlanCache,
+    time_limit_errors: tuple[type[BaseException], ...] = (),
+    redelivered: bool = False,
 ) -> str:
     """Claim and run a job; return what happened.
 
@@ -52,7 +57,9 @@ def run(
         claimed = job_rows.claim(connection, job_id, stale_before, commit=False)
         if claimed is None:
             return "not claimable"  # finished, canceled, deleted, or another worker holds it
-        log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()})  # which process ran which attempt
+        log.info(
+            "job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()}
+        )  # which process ran which attempt
         outcome = None
         if not redelivered and claimed.attempt == 1:
             outcome = _run_at_once(settings, connection, job_id, claimed, plans, time_limit_errors)
@@ -77,9 +84,15 @@ def run(
         except OperationalError:
             log.exception("database error in job %s; the sweeper will retry it", job_id)
             return "database unreachable"
-        except Exception:  # noqa: BLE001 - a job must end with a reason, whatever happened
+        except Exception:  # a job must end with a reason, whatever happened
             log.exception("job %s failed", job_id)
-            return _fail(settings, job_id, attempt, "internal_error", "the worker failed while running this job; it has been logged")
+            return _fail(
+                settings,
+                job_id,
+                attempt,
+                "internal_error",
+                "the worker failed while running this job; it has been logged",
+            )
 
 
 def _soft_limit_message(settings: Settings) -> str:
@@ -87,7 +100,12 @@ def _soft_limit_message(settings: Settings) -> str:
 
 
 def _run_at_once(
-    settings: Settings, connection: Connection, job_id: str, claimed: job_rows.Claim, plans: PlanCache, time_limit_errors: tuple[type[BaseException], ...]
+    settings: Settings,
+    connection: Connection,
+    job_id: str,
+    claimed: job_rows.Claim,
+    plans: PlanCache,
+    time_limit_errors: tuple[type[BaseException], ...],
 ) -> str | None:
     """A small job on a cached plan: computed and stored in the claim's own transaction.
 
@@ -109,7 +127,7 @@ def _run_at_once(
     except time_limit_errors:
         connection.rollback()
         return _TIMED_OUT
-    except Exception:  # noqa: BLE001 - the usual path runs it again and says what went wrong
+    except Exception:  # the usual path runs it again and says what went wrong
         log.warning("job %s: running it at once failed; running it the usual way", job_id, exc_info=True)
         connection.rollback()
         return _ROLLED_BACK
@@ -158,7 +176,10 @@ def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, 
     chunk_nodes = chunk_nodes_for(computed.result.batch_size)
     job_metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
     job_metrics.RESULT_NODES.inc(plan.n_nodes)
-    log.info("job succeeded", extra={"nodes": plan.n_nodes, "batch_size": computed.result.batch_size, "stages": computed.timer.seconds})
+    log.info(
+        "job succeeded",
+        extra={"nodes": plan.n_nodes, "batch_size": computed.result.batch_size, "stages": computed.timer.seconds},
+    )
     return SUCCEEDED
 
 
@@ -242,7 +263,12 @@ class _Heartbeats:
         with self._lock:
             if self._pid != os.getpid():  # first job in this process (pool children are forked)
                 self._pid = os.getpid()
-                threading.Thread(target=self._beat_forever, args=(settings.heartbeat_interval,), name="gategraph-heartbeats", daemon=True).start()
+                threading.Thread(
+                    target=self._beat_forever,
+                    args=(settings.heartbeat_interval,),
+                    name="gategraph-heartbeats",
+                    daemon=True,
+                ).start()
             self._running[job_id] = (settings, attempt)
         try:
             yield
@@ -261,7 +287,7 @@ class _Heartbeats:
                         job_rows.beat(session, job_id, attempt)
                 except OperationalError:
                     log.warning("heartbeat of job %s missed: database unreachable", job_id)
-                except Exception:  # noqa: BLE001 - this thread must outlive any one failed beat
+                except Exception:  # this thread must outlive any one failed beat
                     log.exception("heartbeat of job %s failed", job_id)
 
 

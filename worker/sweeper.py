@@ -7,6 +7,7 @@ compare-and-set on the job row, so several workers sweeping at once send a job o
 - running with a stale heartbeat (its worker was killed): queued again, or failed with a
   reason after MAX_ATTEMPTS.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,10 +17,9 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from service.runtime.job_events import publisher
+from service.runtime.job_queue import queue_length, send_job
 from service.storage import job_rows
 from service.storage.database import session_factory
-
-from service.runtime.job_queue import queue_length, send_job
 
 from .celery_app import app
 
@@ -32,7 +32,9 @@ def sweep(celery: Celery) -> int:
     settings = celery.gategraph_settings
     sessions = session_factory(settings.database_url)
     with sessions() as session:
-        requeued, failed = job_rows.requeue_abandoned(session, job_rows.seconds_ago(settings.stale_running_after), settings.max_attempts)
+        requeued, failed = job_rows.requeue_abandoned(
+            session, job_rows.seconds_ago(settings.stale_running_after), settings.max_attempts
+        )
         for job_id in failed:
             publisher(settings.broker_url, settings.queue).ended(job_id)
             log.warning("job %s failed: its worker stopped %d times", job_id, settings.max_attempts)
@@ -57,16 +59,16 @@ def _loop(celery: Celery) -> None:
     while not _stop.wait(interval):
         try:
             sweep(celery)
-        except Exception:  # noqa: BLE001 - Redis or the database down: try again next time
+        except Exception:  # Redis or the database down: try again next time
             log.warning("sweep failed; retrying in %g s", interval, exc_info=True)
 
 
 @worker_ready.connect
-def _start(sender=None, **_kwargs) -> None:  # noqa: ANN001
+def _start(sender=None, **_kwargs) -> None:
     _stop.clear()
     threading.Thread(target=_loop, args=(app,), name="gategraph-sweeper", daemon=True).start()
 
 
 @worker_shutdown.connect
-def _stop_sweeping(sender=None, **_kwargs) -> None:  # noqa: ANN001
+def _stop_sweeping(sender=None, **_kwargs) -> None:
     _stop.set()

@@ -1,4 +1,5 @@
 """The Celery task: a thin wrapper around ``worker.runner.run``."""
+
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,8 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, worker_init, worker_process_init
 from sqlalchemy.exc import OperationalError
 
-from service.runtime import logs
 from service.graph.engine import warm_up
+from service.runtime import logs
 from service.runtime.metrics_registry import process_registry
 from service.storage.database import dispose_all
 from service.storage.migrate import SchemaOutOfDate, check_schema
@@ -45,7 +46,7 @@ def _fresh_connections(**_kwargs) -> None:
 
 
 @task_failure.connect
-def _hard_time_limit(sender=None, exception=None, args=None, **_kwargs) -> None:  # noqa: ANN001
+def _hard_time_limit(sender=None, exception=None, args=None, **_kwargs) -> None:
     """The hard time limit killed the pool child (inside a kernel the soft limit cannot interrupt).
 
     Celery sends this in the main process; the job is failed here with the reason, once,
@@ -64,7 +65,7 @@ def _hard_time_limit(sender=None, exception=None, args=None, **_kwargs) -> None:
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=30)
-def run_job(self, job_id: str, request_id: str | None = None) -> str:  # noqa: ANN001
+def run_job(self, job_id: str, request_id: str | None = None) -> str:
     """Run one job to a terminal state; retried while the database is unreachable."""
     logs.job_id.set(job_id)
     logs.request_id.set(request_id)

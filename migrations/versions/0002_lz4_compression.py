@@ -8,6 +8,7 @@ PostgreSQL compresses large values with pglz by default; lz4 is several times fa
 write and read for the plan blobs, id chunks and job outputs (measured in BENCHMARKS.md).
 SQLite has no such setting: nothing to do there.
 """
+
 from alembic import op
 
 revision = "0002"

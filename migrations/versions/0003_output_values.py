@@ -8,6 +8,7 @@ The worker used to store the outputs as the JSON text of an answer; it now store
 values (float64, the format of ``service.storage.job_blobs``) and the API renders them. Rows
 written before keep their ``outputs`` text, which storage still reads, so nothing is rewritten.
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,9 +3,10 @@
 Storage hands over numbers; here they become the answer's JSON, with non-finite numbers as
 the strings SPEC.md names (``json_float``).
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,8 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def graph_body(graph: Graph, definition: dict | None = None) -> dict[str, Any]:
@@ -76,7 +77,10 @@ def job_body(job: Any, outcome: Outcome) -> dict[str, Any]:
 def _outputs(outputs: dict[str, np.ndarray] | None, batched: bool) -> dict[str, Any] | None:
     if outputs is None:
         return None
-    return {name: (row if batched else row[0]) for name, row in zip(outputs, json_floats(np.array(list(outputs.values()))))}
+    return {
+        name: (row if batched else row[0])
+        for name, row in zip(outputs, json_floats(np.array(list(outputs.values()))), strict=True)
+    }
 
 
 def _number(value: Any) -> Any:

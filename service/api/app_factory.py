@@ -1,4 +1,5 @@
 """The app factory: configuration, error handling, blueprints, and the OpenAPI document."""
+
 from __future__ import annotations
 
 from flask import Flask, Response

@@ -1,4 +1,5 @@
 """Who is calling: the ``Authorization: Bearer <key>`` header, checked against storage's keys; 401 otherwise."""
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session

@@ -11,6 +11,7 @@
 Unknown body fields are refused (marshmallow's default); unknown query parameters are ignored
 (webargs's default for the query string), so links with tracking parameters still work.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,8 @@ from typing import Any, NoReturn
 
 import flask
 import marshmallow as ma
-from webargs import core
 from flask_smorest import Blueprint
+from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -34,18 +35,27 @@ def read_json_body(req: flask.Request) -> Any:
     """The request body parsed as JSON. :raise ApiProblem: 415 not JSON, 400 malformed."""
     if not core.is_json(req.mimetype):
         shown = req.mimetype or "none"
-        raise ApiProblem(415, "Unsupported media type", f"the body must be application/json, not {shown}", type_="unsupported-media-type")
+        raise ApiProblem(
+            415,
+            "Unsupported media type",
+            f"the body must be application/json, not {shown}",
+            type_="unsupported-media-type",
+        )
     data = req.get_data(cache=True)  # a Content-Length over MAX_BODY_BYTES: werkzeug raises 413 before reading
     if _streamed_past_the_limit(req, data):
         raise RequestEntityTooLarge()
     if not data:
-        raise ApiProblem(400, "Malformed JSON", "the request body is empty; a JSON object is expected", type_="malformed-json")
+        raise ApiProblem(
+            400, "Malformed JSON", "the request body is empty; a JSON object is expected", type_="malformed-json"
+        )
     try:
         return loads(data)
     except JSONTooDeep as exc:
         raise invalid([Problem("", str(exc))], "request body") from None
     except MalformedJSON as exc:
-        raise ApiProblem(400, "Malformed JSON", f"the request body is not valid JSON: {exc}", type_="malformed-json") from None
+        raise ApiProblem(
+            400, "Malformed JSON", f"the request body is not valid JSON: {exc}", type_="malformed-json"
+        ) from None
 
 
 def _streamed_past_the_limit(req: flask.Request, data: bytes) -> bool:
@@ -83,8 +93,15 @@ class ProblemParser(FlaskParser):
         check_stored_headers(req)  # parsing runs after authentication, before the view reads its headers
         return read_json_body(req)
 
-    def handle_error(self, error: ma.ValidationError, req: flask.Request, schema: ma.Schema, *,
-                     error_status_code: int | None, error_headers: Any) -> NoReturn:
+    def handle_error(
+        self,
+        error: ma.ValidationError,
+        req: flask.Request,
+        schema: ma.Schema,
+        *,
+        error_status_code: int | None,
+        error_headers: Any,
+    ) -> NoReturn:
         messages = error.messages
         if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in self.__location_map__:
             location, messages = next(iter(messages.items()))

@@ -1,4 +1,5 @@
 """Opaque page cursors: a small JSON state, base64url without padding, checked on the way back in."""
+
 from __future__ import annotations
 
 import base64

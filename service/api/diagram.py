@@ -6,6 +6,7 @@ the value that flows forward on it (green, above) and the gradient that flows ba
 it (``engine.wire_grads``, the op table's local rule times the gate's gradient); a node's
 gradient is the sum over its wires. The output wires end in the loss, L.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,14 +36,17 @@ def _number(x: float) -> str:
 
 
 def _wire(value: float, grad: float) -> str:
-    return (f'<<font color="{GREEN}">{_number(value)}</font><br/>'
-            f'<font color="{RED}">{_number(grad)}</font>>')
+    return f'<<font color="{GREEN}">{_number(value)}</font><br/><font color="{RED}">{_number(grad)}</font>>'
 
 
 def circuit_dot(plan: Plan, values: np.ndarray, grads: np.ndarray, output_grads: np.ndarray) -> graphviz.Digraph:
     """The figure for one assignment: ``values``, ``grads`` per node, ``output_grads`` per output."""
-    dot = graphviz.Digraph("circuit", graph_attr={"rankdir": "LR", "nodesep": "0.5", "ranksep": "1.1", "fontname": "Helvetica"},
-                           node_attr={"fontname": "Helvetica"}, edge_attr={"fontname": "Helvetica", "fontsize": "11"})
+    dot = graphviz.Digraph(
+        "circuit",
+        graph_attr={"rankdir": "LR", "nodesep": "0.5", "ranksep": "1.1", "fontname": "Helvetica"},
+        node_attr={"fontname": "Helvetica"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "11"},
+    )
     with dot.subgraph(name="leaves", graph_attr={"rank": "source"}) as leaves:
         for n in range(plan.first_gate):
             leaves.node(f"n{n}", plan.ids[n], shape="plaintext" if plan.kind(n) == INPUT else "box", fontsize="14")
@@ -51,11 +55,13 @@ def circuit_dot(plan: Plan, values: np.ndarray, grads: np.ndarray, output_grads:
     for g in range(plan.n_gates):
         node = plan.first_gate + g
         symbol = OPS[int(plan.ops[g])].symbol
-        dot.node(f"n{node}", f"{symbol}\n{plan.ids[node]}", shape="circle", width="0.6", fixedsize="false", fontsize="12")
+        dot.node(
+            f"n{node}", f"{symbol}\n{plan.ids[node]}", shape="circle", width="0.6", fixedsize="false", fontsize="12"
+        )
         for k in range(ptr[g], ptr[g + 1]):
             dot.edge(f"n{sources[k]}", f"n{node}", label=_wire(float(values[sources[k]]), shares[k]))
     dot.node("loss", "L", shape="doublecircle", fontsize="14")
-    for out, seed in zip(plan.outputs.tolist(), output_grads.tolist()):
+    for out, seed in zip(plan.outputs.tolist(), output_grads.tolist(), strict=True):
         dot.edge(f"n{out}", "loss", label=_wire(float(values[out]), float(seed)))
     return dot
 

@@ -10,6 +10,7 @@ check can see.
 This is an apispec plugin (``operation_helper``, apispec's public hook, handed to flask-smorest
 as an extra plugin), so nothing here reaches into flask-smorest's private attributes.
 """
+
 from __future__ import annotations
 
 from typing import Any

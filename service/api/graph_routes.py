@@ -1,4 +1,5 @@
 """/v1/graphs: store a validated, compiled graph; list, read and delete the caller's graphs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,11 +12,13 @@ from service.storage.graph_rows import delete_graph, graph_page, load_plan, save
 
 from .answers import graph_body, json_response
 from .body_parser import ApiBlueprint
+from .http_schemas import GraphBodySchema, GraphPageSchema, GraphSchema, PageArgsSchema, ProblemSchema
 from .paging import after_cursor, page_body, page_limit
 from .request_context import caller, db, require_key, tenant_graph
-from .http_schemas import GraphBodySchema, GraphPageSchema, GraphSchema, PageArgsSchema, ProblemSchema
 
-blp = ApiBlueprint("graphs", __name__, url_prefix="/v1/graphs", description="Graph definitions, validated and compiled once.")
+blp = ApiBlueprint(
+    "graphs", __name__, url_prefix="/v1/graphs", description="Graph definitions, validated and compiled once."
+)
 blp.before_request(require_key)
 
 

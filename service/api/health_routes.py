@@ -1,4 +1,5 @@
 """/healthz (the process answers) and /readyz (the database and the broker answer too); no key needed."""
+
 from __future__ import annotations
 
 from flask import Response
@@ -27,7 +28,9 @@ def readyz() -> Response:
     checks = {"database": _database(), "broker": _broker()}
     ready = all(v == "ok" for v in checks.values())
     headers = {} if ready else {"Retry-After": "5"}
-    return json_response({"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503, headers)
+    return json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks}, 200 if ready else 503, headers
+    )
 
 
 def _database() -> str:
@@ -46,5 +49,5 @@ def _broker() -> str:
         with extension("celery").connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
         return "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return f"unreachable: {type(exc).__name__}"

@@ -6,11 +6,12 @@ With PROMETHEUS_MULTIPROC_DIR set (``gategraph serve`` sets it), the numbers of 
 process and of the worker's job-stage timings are aggregated, as prometheus-client's multiprocess
 mode does.
 """
+
 from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from celery import Celery
 from flask import Blueprint, Response, current_app, g, request
@@ -27,8 +28,12 @@ log = logging.getLogger("gategraph.api")
 blp = Blueprint("metrics", __name__)
 
 REQUESTS = Counter("gategraph_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
-LATENCY = Histogram("gategraph_http_request_seconds", "HTTP request latency by route.", ["method", "route"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+LATENCY = Histogram(
+    "gategraph_http_request_seconds",
+    "HTTP request latency by route.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 class _StateCollector:
@@ -45,13 +50,13 @@ class _StateCollector:
             for state in JOB_STATES:
                 jobs.add_metric([state], counts.get(state, 0))
             yield jobs
-        except Exception:  # noqa: BLE001 - a scrape must not fail because one source is down
+        except Exception:  # a scrape must not fail because one source is down
             log.warning("metrics: job counts unavailable", exc_info=True)
         depth = GaugeMetricFamily("gategraph_queue_depth", "Job messages waiting in the broker.")
         try:
             depth.add_metric([], queue_length(self.celery))
             yield depth
-        except Exception:  # noqa: BLE001
+        except Exception:  # likewise: the queue depth is optional
             log.warning("metrics: queue depth unavailable", exc_info=True)
 
 

@@ -4,6 +4,7 @@ Answers are built by ``answers.py`` and sent with orjson (a page of 10,000 nodes
 ``Schema.dump`` would cost more than reading it); these schemas declare their shape for the
 OpenAPI document, and the API tests check answers against that document.
 """
+
 from __future__ import annotations
 
 from flask import current_app
@@ -16,8 +17,10 @@ from service.graph.request_schemas import NODE_ID
 from service.runtime.job_states import JOB_STATES
 
 NUMBER_OR_STRING = {"oneOf": [{"type": "number"}, {"type": "string", "enum": ["Infinity", "-Infinity", "NaN"]}]}
-VALUE = {"oneOf": [NUMBER_OR_STRING, {"type": "array", "items": NUMBER_OR_STRING}],
-         "description": "A number (an array of B numbers for a batch); non-finite as \"Infinity\", \"-Infinity\", \"NaN\"."}
+VALUE = {
+    "oneOf": [NUMBER_OR_STRING, {"type": "array", "items": NUMBER_OR_STRING}],
+    "description": 'A number (an array of B numbers for a batch); non-finite as "Infinity", "-Infinity", "NaN".',
+}
 
 
 class ValidationItemSchema(Schema):
@@ -32,8 +35,12 @@ class ProblemSchema(Schema):
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
-    errors = fields.List(fields.Nested(ValidationItemSchema), metadata={"description": "Validation errors (422), at most 100."})
-    errors_total = fields.Integer(metadata={"description": "How many validation errors there were, when more than 100."})
+    errors = fields.List(
+        fields.Nested(ValidationItemSchema), metadata={"description": "Validation errors (422), at most 100."}
+    )
+    errors_total = fields.Integer(
+        metadata={"description": "How many validation errors there were, when more than 100."}
+    )
 
 
 class GraphBodySchema(GraphDefinitionSchema):
@@ -63,7 +70,9 @@ class GraphSchema(Schema):
     n_nodes = fields.Integer(required=True)
     outputs = fields.List(fields.String(), required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
-    definition = fields.Raw(metadata={"type": "object", "description": "The normalised definition (GET of one graph only)."})
+    definition = fields.Raw(
+        metadata={"type": "object", "description": "The normalised definition (GET of one graph only)."}
+    )
 
 
 class ErrorBodySchema(Schema):
@@ -78,7 +87,9 @@ class GradientCheckSchema(Schema):
     columns_checked = fields.Integer(required=True)
     max_abs_error = fields.Raw(required=True, metadata=NUMBER_OR_STRING)
     max_rel_error = fields.Raw(required=True, metadata=NUMBER_OR_STRING)
-    node = fields.String(allow_none=True, required=True, metadata={"description": "The input with the largest relative error."})
+    node = fields.String(
+        allow_none=True, required=True, metadata={"description": "The input with the largest relative error."}
+    )
 
 
 class JobSchema(Schema):
@@ -89,7 +100,9 @@ class JobSchema(Schema):
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     started_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     finished_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
-    stage = fields.String(allow_none=True, metadata={"description": "While running: loading, computing, checking or storing."})
+    stage = fields.String(
+        allow_none=True, metadata={"description": "While running: loading, computing, checking or storing."}
+    )
     progress = fields.Float(allow_none=True, metadata={"description": "While running: fraction done, 0 to 1."})
     attempts = fields.Integer(metadata={"description": "How many times a worker has started this job."})
     outputs = fields.Dict(keys=fields.String(), values=fields.Raw(metadata=VALUE), allow_none=True, required=True)
@@ -122,7 +135,9 @@ class NodePageSchema(PageSchema):
 
 
 class PageArgsSchema(Schema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1), metadata={"description": "Items per page (at most MAX_PAGE)."})
+    limit = fields.Integer(
+        load_default=100, validate=validate.Range(min=1), metadata={"description": "Items per page (at most MAX_PAGE)."}
+    )
     cursor = fields.String(metadata={"description": "next_cursor of the previous page."})
 
 
@@ -132,10 +147,16 @@ class JobListArgsSchema(PageArgsSchema):
 
 
 class NodeListArgsSchema(PageArgsSchema):
-    order = fields.String(validate=validate.OneOf(("index", "-abs_grad")), load_default="index",
-                          metadata={"description": "index: definition order; -abs_grad: largest |gradient| first."})
+    order = fields.String(
+        validate=validate.OneOf(("index", "-abs_grad")),
+        load_default="index",
+        metadata={"description": "index: definition order; -abs_grad: largest |gradient| first."},
+    )
 
 
 class WaitArgsSchema(Schema):
-    wait = fields.Float(load_default=0, validate=validate.Range(min=0),
-                        metadata={"description": "Hold the answer until the job ends or this many seconds (at most MAX_WAIT) pass."})
+    wait = fields.Float(
+        load_default=0,
+        validate=validate.Range(min=0),
+        metadata={"description": "Hold the answer until the job ends or this many seconds (at most MAX_WAIT) pass."},
+    )

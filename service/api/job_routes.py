@@ -1,4 +1,5 @@
 """/v1/jobs: submit (two-step or one-step, idempotent), poll (with ?wait=), cancel, delete, list."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +21,15 @@ from service.storage.models import Job
 
 from .answers import job_body, json_response
 from .body_parser import ApiBlueprint
+from .http_schemas import (
+    JobListArgsSchema,
+    JobPageSchema,
+    JobRequestSchema,
+    JobSchema,
+    OneStepJobSchema,
+    ProblemSchema,
+    WaitArgsSchema,
+)
 from .paging import after_cursor, page_body, page_limit
 from .problems import ApiProblem, invalid, not_found
 from .request_context import (
@@ -33,10 +43,11 @@ from .request_context import (
     tenant_job,
     tenant_job_row,
 )
-from .http_schemas import JobListArgsSchema, JobPageSchema, JobRequestSchema, JobSchema, OneStepJobSchema, ProblemSchema, WaitArgsSchema
 
 log = logging.getLogger("gategraph.api")
-blp = ApiBlueprint("jobs", __name__, url_prefix="/v1", description="Jobs: one input assignment or a batch, run by the workers.")
+blp = ApiBlueprint(
+    "jobs", __name__, url_prefix="/v1", description="Jobs: one input assignment or a batch, run by the workers."
+)
 blp.before_request(require_key)
 
 RETRY_AFTER = "1"
@@ -47,7 +58,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 @blp.route("/graphs/<uuid:graph_id>/jobs", methods=["POST"])
 @blp.arguments(JobRequestSchema, as_kwargs=False)
 @blp.response(202, JobSchema, description="Accepted; Location names the job.")
-@blp.alt_response(422, schema=ProblemSchema, description="Inputs that do not fit the graph, or a reused Idempotency-Key.")
+@blp.alt_response(
+    422, schema=ProblemSchema, description="Inputs that do not fit the graph, or a reused Idempotency-Key."
+)
 @blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
 def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     """Submit a job on a stored graph."""
@@ -95,7 +108,9 @@ def _replay(key: str | None, digest: str | None) -> Response | None:
     if job is None:
         return None
     if job.request_hash != digest:
-        raise invalid([Problem(IDEMPOTENCY_HEADER, "was already used with a different request body; use a new key")], "request")
+        raise invalid(
+            [Problem(IDEMPOTENCY_HEADER, "was already used with a different request body; use a new key")], "request"
+        )
     return _accepted_response(job, replayed=True)
 
 
@@ -141,7 +156,7 @@ def _enqueue(job: Job) -> None:
         return
     try:
         send_job(extension("celery"), job.id, g.get("request_id"))
-    except Exception:  # noqa: BLE001 - the job is safe in the database; the sweeper sends it later
+    except Exception:  # the job is safe in the database; the sweeper sends it later
         state["broker_down_until"] = time.monotonic() + BROKER_BACKOFF
         log.warning("could not enqueue job %s now; the sweeper will send it", job.id, exc_info=True)
         job_rows.clear_sent(db(), job.id)
@@ -167,7 +182,9 @@ def list_jobs(query: dict[str, Any]) -> Response:
 
 def _bodies(jobs: list[Any]) -> list[dict[str, Any]]:
     """Answers for jobs (ORM objects or rows), their outcomes read together."""
-    return [job_body(job, outcome) for job, outcome in zip(jobs, job_reads.outcomes(db(), jobs, plan_cache()), strict=True)]
+    return [
+        job_body(job, outcome) for job, outcome in zip(jobs, job_reads.outcomes(db(), jobs, plan_cache()), strict=True)
+    ]
 
 
 def _body(job: Any) -> dict[str, Any]:
@@ -209,7 +226,9 @@ def cancel_job(job_id: Any) -> Response:
     job = tenant_job(job_id)
     if not job_rows.cancel(db(), job.id):
         db().refresh(job)
-        raise ApiProblem(409, "Conflict", f"the job has already ended ({job.status}); it cannot be canceled", type_="conflict")
+        raise ApiProblem(
+            409, "Conflict", f"the job has already ended ({job.status}); it cannot be canceled", type_="conflict"
+        )
     extension("job_events_out").ended(job.id)
     db().refresh(job)
     return json_response(_body(job))

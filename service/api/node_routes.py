@@ -1,4 +1,5 @@
 """/v1/jobs/{id}/nodes: every node's value and gradient, paged by cursor, or ranked by |gradient|."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,9 +17,9 @@ from service.storage.models import Graph, Job
 from service.storage.result_chunks import read_results
 
 from .answers import json_response, node_items
+from .body_parser import ApiBlueprint
 from .cursors import bad_cursor, decode_cursor, encode_cursor
 from .diagram import GraphvizMissing, circuit_dot, render_svg
-from .body_parser import ApiBlueprint
 from .http_schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
 from .paging import page_limit
 from .problems import ApiProblem, invalid, not_found
@@ -26,10 +27,14 @@ from .request_context import db, plan_cache, require_key, settings, tenant_job
 
 
 class DiagramArgsSchema(Schema):
-    item = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={"description": "Which assignment of a batch to draw."})
+    item = fields.Integer(
+        load_default=0, validate=validate.Range(min=0), metadata={"description": "Which assignment of a batch to draw."}
+    )
 
 
-blp = ApiBlueprint("nodes", __name__, url_prefix="/v1/jobs", description="The value and gradient of every node of a succeeded job.")
+blp = ApiBlueprint(
+    "nodes", __name__, url_prefix="/v1/jobs", description="The value and gradient of every node of a succeeded job."
+)
 blp.before_request(require_key)
 
 
@@ -70,7 +75,10 @@ def list_nodes(query: dict[str, Any], job_id: Any) -> Response:
 
 
 def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch (NaN first, ties by index)."""
+    """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch.
+
+    NaN ranks first; ties go by node index.
+    """
     values, grads = read_results(db(), job, 0, n_nodes)
     score = np.abs(grads).max(axis=1)
     score[np.isnan(score)] = np.inf

@@ -1,9 +1,11 @@
 """Lists in pages: ``?limit=`` within MAX_PAGE, and newest-first cursors over storage's keyset positions."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from service.graph import Problem
 from service.storage.keyset import After, position

@@ -4,6 +4,7 @@ Raise ``ApiProblem`` (or a werkzeug HTTPException) anywhere; the handlers regist
 ``register`` turn it, Flask's own 404/405/413 and any unexpected exception into a problem
 document. Unexpected exceptions are logged with their stack trace, which never leaves the server.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,16 @@ TYPE_BASE = "urn:gategraph:problem:"  # absolute URIs that name the kind of prob
 class ApiProblem(Exception):
     """An error answer: status, a short title, a detail that names the problem, optional extras."""
 
-    def __init__(self, status: int, title: str, detail: str, *, problems: list[Problem] | None = None,
-                 headers: dict[str, str] | None = None, type_: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        problems: list[Problem] | None = None,
+        headers: dict[str, str] | None = None,
+        type_: str | None = None,
+    ):
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.problems = problems
@@ -40,7 +49,9 @@ def invalid(problems: list[Problem], what: str = "request") -> ApiProblem:
     first = problems[0]
     where = f" at {first.path}" if first.path else ""
     more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-    return ApiProblem(422, "Invalid " + what, f"{first.message}{where}{more}", problems=problems, type_="validation-error")
+    return ApiProblem(
+        422, "Invalid " + what, f"{first.message}{where}{more}", problems=problems, type_="validation-error"
+    )
 
 
 def not_found(what: str) -> ApiProblem:
@@ -48,7 +59,12 @@ def not_found(what: str) -> ApiProblem:
 
 
 def problem_response(error: ApiProblem) -> Response:
-    body: dict[str, Any] = {"type": TYPE_BASE + error.type, "title": error.title, "status": error.status, "detail": error.detail}
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + error.type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+    }
     if error.problems is not None:
         body["errors"] = [p.as_dict() for p in error.problems[:MAX_LISTED_PROBLEMS]]
         if len(error.problems) > MAX_LISTED_PROBLEMS:
@@ -87,10 +103,14 @@ def register(app: Flask) -> None:
     def _database_down(error: OperationalError) -> Response:
         log.warning("database unreachable: %s", str(error).splitlines()[0])
         return problem_response(
-            ApiProblem(503, "Service unavailable", "the database is unreachable; retry shortly", headers={"Retry-After": "5"})
+            ApiProblem(
+                503, "Service unavailable", "the database is unreachable; retry shortly", headers={"Retry-After": "5"}
+            )
         )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         log.exception("unexpected error")
-        return problem_response(ApiProblem(500, "Internal server error", "an unexpected error occurred; it has been logged"))
+        return problem_response(
+            ApiProblem(500, "Internal server error", "an unexpected error occurred; it has been logged")
+        )

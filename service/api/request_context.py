@@ -1,4 +1,5 @@
 """What a request works with: settings, its database session, its caller, and the caller's graphs and jobs."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Per request: an id (``X-Request-ID``, echoed back, made up when absent), metrics, an access log line."""
+
 from __future__ import annotations
 
 import logging
@@ -29,6 +30,11 @@ def register_request_ids(app: Flask) -> None:
             response.headers["X-Request-ID"] = g.request_id
         http_metrics.record(response)
         # the path, never the query string or body: inputs and keys stay out of the logs
-        log.info("%s %s %s", request.method, request.path, response.status_code,
-                 extra={"method": request.method, "path": request.path, "status": response.status_code})
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={"method": request.method, "path": request.path, "status": response.status_code},
+        )
         return response

@@ -2,6 +2,7 @@
 
 Imports no Flask, Celery or SQLAlchemy, so it can be tested and benchmarked alone.
 """
+
 from .engine import Evaluation, evaluate
 from .errors import InvalidInput, Problem
 from .job_inputs import JobInputs, bind_inputs

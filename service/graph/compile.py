@@ -4,6 +4,7 @@ Everything here is linear in the size of the graph: one dict of ids, one vectori
 lookup of every gate input, one vectorised test for "already in topological order",
 and otherwise Kahn's algorithm in a compiled loop. Nothing recurses.
 """
+
 from __future__ import annotations
 
 from itertools import chain
@@ -29,7 +30,7 @@ def compile_graph(
     :raise InvalidInput: duplicate ids, unknown references, a cycle, bad outputs.
     """
     ids = list(chain(inputs, constants, gates.ids))
-    index = dict(zip(ids, range(len(ids))))
+    index = dict(zip(ids, range(len(ids)), strict=True))
     problems = [] if len(index) == len(ids) else _duplicate_problems(inputs, constants, gates.ids)
     sources, unresolved = _resolve_sources(index, gates)
     out, bad_outputs = _outputs(index, outputs, sources, len(inputs) + len(constants), len(ids))
@@ -101,7 +102,9 @@ def _order(ptr: np.ndarray, sources: np.ndarray, arity: np.ndarray, first_gate: 
     return order
 
 
-def _cycle_problem(ptr: np.ndarray, sources: np.ndarray, first_gate: int, ordered: np.ndarray, gate_ids: list[str]) -> Problem:
+def _cycle_problem(
+    ptr: np.ndarray, sources: np.ndarray, first_gate: int, ordered: np.ndarray, gate_ids: list[str]
+) -> Problem:
     """Name one cycle among the gates Kahn's algorithm could not order.
 
     Every unordered gate reads at least one unordered gate, so walking "reads" edges from
@@ -146,4 +149,3 @@ def _outputs(
     if problems:
         return np.zeros(0, dtype=np.int32), problems
     return np.fromiter(map(index.__getitem__, outputs), dtype=np.int32, count=len(outputs)), []
-

@@ -3,6 +3,7 @@
 L = sum over outputs o of output_grads[o] * value(o); the result holds value(n) and
 dL/dvalue(n) for every node n. Overflow follows IEEE float64 (inf, NaN), without errors.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,8 +1,10 @@
 """Validation problems located by a path into the request (``gates[3].inputs[1]``)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 #: More problems than this are counted but not listed, so a hostile body
 #: cannot make the error answer larger than the request.

@@ -5,11 +5,12 @@ that all stay alive; the collector keeps running full passes over them and frees
 the service benchmark that was 2.3-2.7 s of a 0.6-0.7 s parse. Reference counting still frees
 everything as usual while the collector is paused.
 """
+
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager

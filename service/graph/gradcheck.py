@@ -5,6 +5,7 @@ dL/dx_i ~ (L(x + h e_i) - L(x - h e_i)) / 2h, which needs only forward passes. U
 ``max_inputs`` inputs and ``max_columns`` batch columns are checked; each input costs two
 forward passes over those columns.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,14 @@ class GradientCheck:
         }
 
 
-def check_gradients(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray, grads: np.ndarray,
-                    max_inputs: int = 64, max_columns: int = 16) -> GradientCheck:
+def check_gradients(
+    plan: Plan,
+    inputs: np.ndarray,
+    output_grads: np.ndarray,
+    grads: np.ndarray,
+    max_inputs: int = 64,
+    max_columns: int = 16,
+) -> GradientCheck:
     """Largest absolute and relative difference between ``grads`` and central finite differences."""
     n_in = min(plan.n_inputs, max_inputs)
     columns = min(inputs.shape[1], max_columns)

@@ -4,6 +4,7 @@ Scalar jobs give one number per input; batch jobs give arrays of one common leng
 (columnar: one array per input). ``output_grads`` values are numbers, or arrays of
 length B in a batch; an output not named gets 1.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ def bind_inputs(plan: Plan, inputs: Any, output_grads: Any = None, limits: Limit
 def _name_problems(plan: Plan, inputs: dict[str, Any]) -> list[Problem]:
     expected = plan.input_ids
     known = set(expected)
-    problems = [Problem(join_path("inputs", name), "is not an input of this graph") for name in inputs if name not in known]
+    problems = [
+        Problem(join_path("inputs", name), "is not an input of this graph") for name in inputs if name not in known
+    ]
     missing = [name for name in expected if name not in inputs]
     if missing:
         shown = ", ".join(repr(m) for m in missing[:10]) + (", ..." if len(missing) > 10 else "")
@@ -62,16 +65,26 @@ def _name_problems(plan: Plan, inputs: dict[str, Any]) -> list[Problem]:
 def _batch_size(plan: Plan, inputs: dict[str, list[Any]], limits: Limits) -> int:
     lengths = set(map(len, inputs.values()))
     if len(lengths) > 1:
-        raise InvalidInput([Problem("inputs", f"arrays must all have the same length, got lengths {sorted(lengths)[:10]}")])
+        raise InvalidInput(
+            [Problem("inputs", f"arrays must all have the same length, got lengths {sorted(lengths)[:10]}")]
+        )
     batch_size = lengths.pop() if lengths else 1
     if batch_size < 1:
         raise InvalidInput([Problem("inputs", "arrays must hold at least one value")])
     if batch_size > limits.max_batch:
-        raise InvalidInput([Problem("inputs", f"batch size {batch_size} is over the limit max_batch={limits.max_batch}")])
+        raise InvalidInput(
+            [Problem("inputs", f"batch size {batch_size} is over the limit max_batch={limits.max_batch}")]
+        )
     cells = batch_size * plan.n_nodes
     if cells > limits.max_cells:
         raise InvalidInput(
-            [Problem("inputs", f"nodes x batch size = {plan.n_nodes} x {batch_size} = {cells} is over the limit max_cells={limits.max_cells}")]
+            [
+                Problem(
+                    "inputs",
+                    f"nodes x batch size = {plan.n_nodes} x {batch_size} = {cells} "
+                    f"is over the limit max_cells={limits.max_cells}",
+                )
+            ]
         )
     return batch_size
 
@@ -101,7 +114,9 @@ def _output_grad_matrix(plan: Plan, output_grads: Any, batch_size: int, batched:
     if output_grads is None:
         return grads
     if type(output_grads) is not dict:
-        raise InvalidInput([Problem("output_grads", f"must be an object of output id: number, not {json_type(output_grads)}")])
+        raise InvalidInput(
+            [Problem("output_grads", f"must be an object of output id: number, not {json_type(output_grads)}")]
+        )
     row_of = {name: i for i, name in enumerate(plan.output_ids)}
     problems = []
     for name, given in output_grads.items():

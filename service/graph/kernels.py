@@ -23,6 +23,7 @@ plan, best of runs): wide graphs 37.6 ns a gate with the one-assignment kernels 
 with the batch kernels at batch_size = 1, deep chains 21.6 against 32.8, so 1.4-1.5x. Most jobs
 are single assignments.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,11 +34,11 @@ from pathlib import Path
 if "NUMBA_CACHE_DIR" not in os.environ and not os.access(Path(__file__).parent, os.W_OK):
     os.environ["NUMBA_CACHE_DIR"] = str(Path.home() / ".cache" / "gategraph" / "numba")
 
-import numpy as np  # noqa: E402 - numba reads NUMBA_CACHE_DIR when it is imported
-from numba import njit, types  # noqa: E402
-from numba.extending import overload  # noqa: E402
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
 
-from .ops import ADD, MUL, OPS, add_partial, add_value, mul_partial, mul_value  # noqa: E402
+from .ops import ADD, MUL, OPS, add_partial, add_value, mul_partial, mul_value
 
 ADD_CODE, MUL_CODE = ADD.code, MUL.code
 # by op code; numba freezes global arrays as constants
@@ -66,7 +67,7 @@ def _at(x, j):  # pragma: no cover - compiled only, through its overload
 
 
 @overload(_at, inline="always")
-def _at_overload(x, j):  # noqa: ANN001, ANN202 - numba's typing hook
+def _at_overload(x, j):
     if isinstance(x, types.Array):
         return lambda x, j: x[j]
     return lambda x, j: x

@@ -1,4 +1,5 @@
 """Size limits of graphs and jobs; the service fills them from its configuration."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

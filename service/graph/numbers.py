@@ -5,6 +5,7 @@ are ints in Python, so both are checked for explicitly. On the way out, non-fini
 results are written as the strings ``"Infinity"``, ``"-Infinity"`` and ``"NaN"``, as the
 protobuf JSON mapping does.
 """
+
 from __future__ import annotations
 
 import json

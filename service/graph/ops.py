@@ -13,10 +13,11 @@ everything else (compile, serialization, schemas, the picture, the API) reads na
 symbols from ``OPS``. Adding an op means: its two rules and its ``Op`` row here, and its branch in
 the kernels' ``_value`` and ``_partial`` dispatchers.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from numba import njit
 

@@ -4,6 +4,7 @@ Nodes are numbered in definition order: inputs, then constants, then gates as li
 Gate g is node ``first_gate + g`` and reads nodes ``sources[ptr[g]:ptr[g+1]]``; ``order``
 lists gate numbers in a topological order (the identity when the gates were listed so).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ class Plan:
     @cached_property
     def index(self) -> dict[str, int]:
         """Node id -> node number (built on first use: a 10^6-node dict is not free)."""
-        return dict(zip(self.ids, range(len(self.ids))))
+        return dict(zip(self.ids, range(len(self.ids)), strict=True))
 
     def kind(self, node: int) -> str:
         """``input``, ``constant`` or ``gate``."""
@@ -96,7 +97,7 @@ def plan_to_definition(plan: Plan) -> dict:
     definition: dict = {"inputs": plan.input_ids}
     if plan.name is not None:
         definition = {"name": plan.name, **definition}
-    definition["constants"] = dict(zip(ids[plan.n_inputs : first], plan.constants.tolist()))
+    definition["constants"] = dict(zip(ids[plan.n_inputs : first], plan.constants.tolist(), strict=True))
     definition["gates"] = gates
     definition["outputs"] = plan.output_ids
     return definition

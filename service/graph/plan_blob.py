@@ -4,6 +4,7 @@ The blob is an ``.npz`` of the plan's arrays; node ids are not in it (storage ke
 chunks, for paging and lookups). The edge array is stored under its first name, ``args``, so
 blobs written before it was called ``sources`` still load.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,7 +14,14 @@ import numpy as np
 from .plan import Plan
 
 #: Plan attribute -> key in the blob.
-_KEYS = {"constants": "constants", "ops": "ops", "ptr": "ptr", "sources": "args", "order": "order", "outputs": "outputs"}
+_KEYS = {
+    "constants": "constants",
+    "ops": "ops",
+    "ptr": "ptr",
+    "sources": "args",
+    "order": "order",
+    "outputs": "outputs",
+}
 
 
 def plan_to_bytes(plan: Plan) -> bytes:

@@ -8,6 +8,7 @@ gate costs about 70 us a gate. Loading a definition returns a compiled ``Plan``.
 Unknown fields are refused everywhere (marshmallow's default, ``RAISE``), so a typo such
 as ``"output"`` for ``"outputs"`` is reported instead of silently ignored.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,8 +20,8 @@ from .errors import InvalidInput, Problem, flatten_messages, nest
 from .gc_pause import gc_paused
 from .limits import DEFAULT_LIMITS, Limits
 from .numbers import json_type
-from .plan import Plan
 from .ops import NAMES
+from .plan import Plan
 from .structure import MAX_ID_LENGTH, check_constants, check_gates, check_id_list
 
 #: The worked example of SPEC.md, in the OpenAPI document (and so among the requests API fuzzers send).
@@ -90,10 +91,21 @@ class Gates(fields.List):
 class GraphDefinitionSchema(Schema):
     """A graph definition (``POST /v1/graphs``); ``load`` returns a compiled ``Plan``."""
 
-    name = fields.String(validate=[validate.Length(max=200), _no_nul], metadata={"description": "Free text.", "example": "cs231n-circuit"})
-    inputs = NodeIdList(required=True, metadata={"description": "Ids of the variables each job supplies.", "example": ["x", "y", "z"]})
+    name = fields.String(
+        validate=[validate.Length(max=200), _no_nul],
+        metadata={"description": "Free text.", "example": "cs231n-circuit"},
+    )
+    inputs = NodeIdList(
+        required=True, metadata={"description": "Ids of the variables each job supplies.", "example": ["x", "y", "z"]}
+    )
     constants = Constants(metadata={"description": "Constant id -> finite number.", "example": {"two": 2.0}})
-    gates = Gates(required=True, metadata={"description": "Gates (ops: " + ", ".join(NAMES) + "), in any order; acyclic.", "example": EXAMPLE_GATES})
+    gates = Gates(
+        required=True,
+        metadata={
+            "description": "Gates (ops: " + ", ".join(NAMES) + "), in any order; acyclic.",
+            "example": EXAMPLE_GATES,
+        },
+    )
     outputs = NodeIdList(metadata={"description": "Default: every gate that no other gate reads.", "example": ["f"]})
 
     limits: Limits = DEFAULT_LIMITS  # a subclass may make this a property that reads configuration
@@ -117,19 +129,25 @@ class GraphDefinitionSchema(Schema):
             problems.append(Problem("gates", f"has {len(gates.ids)} gates; the limit is max_gates={limits.max_gates}"))
         leaves = len(data["inputs"]) + len(data.get("constants", {}))
         if leaves > limits.max_leaves:
-            problems.append(Problem("inputs", f"has {leaves} inputs and constants; the limit is max_leaves={limits.max_leaves}"))
+            problems.append(
+                Problem("inputs", f"has {leaves} inputs and constants; the limit is max_leaves={limits.max_leaves}")
+            )
         widest = max(map(len, gates.inputs))
         if widest > limits.max_gate_inputs:
             i = next(i for i, refs in enumerate(gates.inputs) if len(refs) == widest)
             problems.append(
-                Problem(f"gates[{i}].inputs", f"has {widest} inputs; the limit is max_gate_inputs={limits.max_gate_inputs}")
+                Problem(
+                    f"gates[{i}].inputs", f"has {widest} inputs; the limit is max_gate_inputs={limits.max_gate_inputs}"
+                )
             )
         _raise(problems)
 
     @post_load
     def _compile(self, data: dict[str, Any], **kwargs: Any) -> Plan:
         try:
-            return compile_graph(data["inputs"], data.get("constants", {}), data["gates"], data.get("outputs"), data.get("name"))
+            return compile_graph(
+                data["inputs"], data.get("constants", {}), data["gates"], data.get("outputs"), data.get("name")
+            )
         except InvalidInput as exc:
             raise ValidationError(nest(exc.problems)) from None
 
@@ -172,8 +190,13 @@ class StrictBoolean(fields.Boolean):
 class JobRequestSchema(Schema):
     """The inputs of a job (``POST /v1/graphs/{id}/jobs``), bound to the graph by ``bind_inputs``."""
 
-    inputs = Assignment(required=True, metadata={"description": "Every graph input: numbers, or arrays of one length (a batch).",
-                                                 "example": {"x": -2, "y": 5, "z": -4}})
+    inputs = Assignment(
+        required=True,
+        metadata={
+            "description": "Every graph input: numbers, or arrays of one length (a batch).",
+            "example": {"x": -2, "y": 5, "z": -4},
+        },
+    )
     output_grads = Assignment(metadata={"description": "Output id -> dL/d(output); default 1.", "example": {"f": 1.0}})
     check_gradients = StrictBoolean(
         load_default=False, metadata={"description": "Also compare gradients with central finite differences."}

@@ -5,6 +5,7 @@ Each check has a fast path built from C-level builtins over the whole list (``se
 a slow path that runs only when the fast path fails, to name every problem with its path.
 Paths here are relative to the field (``[3].inputs[1]``); the schema prefixes the field name.
 """
+
 from __future__ import annotations
 
 import re

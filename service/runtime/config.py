@@ -3,12 +3,14 @@
 Every variable is documented in the README. ``Settings.from_env()`` is called once per
 process (API, worker, CLI); tests build ``Settings`` directly or through ``from_env(overrides)``.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from service.graph import DEFAULT_LIMITS, Limits
 
@@ -48,7 +50,7 @@ class Settings:
     worker_metrics_port: int = 0  # WORKER_METRICS_PORT: the worker's own /metrics (0: none)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from its upper-case environment variable, then apply overrides."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -59,7 +61,7 @@ class Settings:
                 values[f.name] = _parse(kind, environ[key], key)
         return replace(cls(**values), **overrides).resolved()
 
-    def resolved(self) -> "Settings":
+    def resolved(self) -> Settings:
         """Fill the defaults that depend on other settings."""
         if self.database_url:
             return self

@@ -9,6 +9,7 @@ a Redis restart or a reconnect costs latency, never correctness: waiters still r
 every ``SAFETY_POLL`` seconds, and poll as before (10 ms growing to 250 ms) whenever the
 listener is not subscribed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,8 +17,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import redis
 
@@ -37,7 +38,7 @@ def channel_for(queue: str) -> str:
 def redis_url(broker_url: str) -> str:
     """redis-py's URL for the broker's Redis (kombu spells a unix socket ``redis+socket://``)."""
     if broker_url.startswith("redis+socket://"):
-        return "unix://" + broker_url[len("redis+socket://"):]
+        return "unix://" + broker_url[len("redis+socket://") :]
     return broker_url or "redis://127.0.0.1:6379/0"
 
 
@@ -56,7 +57,9 @@ class Publisher:
             return
         try:
             if self._client is None or self._pid != os.getpid():
-                self._client = redis.Redis.from_url(self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+                self._client = redis.Redis.from_url(
+                    self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=SOCKET_TIMEOUT
+                )
                 self._pid = os.getpid()
             self._client.publish(self.channel, job_id)
         except (redis.RedisError, OSError):
@@ -64,7 +67,7 @@ class Publisher:
             log.debug("could not publish the end of job %s; waiters will see it by polling", job_id)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def publisher(broker_url: str, queue: str) -> Publisher:
     """The process's publisher for a deployment (the worker's runner and sweeper share it)."""
     return Publisher(broker_url, queue)
@@ -85,7 +88,7 @@ class Listener:
         return self._subscribed.is_set()
 
     @contextmanager
-    def watch(self, job_id: str) -> Iterator["Waiter"]:
+    def watch(self, job_id: str) -> Iterator[Waiter]:
         """Register interest in ``job_id`` (before reading its row, so no event can slip between)."""
         self._start()
         ended = threading.Event()
@@ -115,7 +118,7 @@ class Listener:
                 self._listen()
             except (redis.RedisError, OSError) as exc:
                 log.debug("job events: %s; subscribing again in %g s", exc, RECONNECT_PAUSE)
-            except Exception:  # noqa: BLE001 - this thread must live as long as its process
+            except Exception:  # this thread must live as long as its process
                 log.exception("job events: unexpected error; subscribing again in %g s", RECONNECT_PAUSE)
             finally:
                 self._subscribed.clear()
@@ -123,7 +126,9 @@ class Listener:
 
     def _listen(self) -> None:
         tcp = {} if self.url.startswith("unix://") else {"socket_keepalive": True}  # a unix socket takes no keepalive
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=None, health_check_interval=10, **tcp)
+        client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=SOCKET_TIMEOUT, socket_timeout=None, health_check_interval=10, **tcp
+        )
         pubsub = client.pubsub()
         try:
             pubsub.subscribe(self.channel)

@@ -9,6 +9,7 @@ backend. Messages are acknowledged after the task (``task_acks_late``) and given
 the worker child dies (``task_reject_on_worker_lost``); the visibility timeout, set in
 every place Celery reads it, is longer than the hard time limit.
 """
+
 from __future__ import annotations
 
 from celery import Celery

@@ -2,6 +2,7 @@
 
 queued -> running -> succeeded | failed | canceled. The database row is the source of truth.
 """
+
 from __future__ import annotations
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"

@@ -4,6 +4,7 @@ The ids travel in context variables: the API sets the request id (``X-Request-ID
 when absent) for each request; the worker sets the job id, and the request id that submitted
 the job, for each job. API keys and job inputs are never logged.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -27,11 +28,11 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (a test's capture, a reopened stream)."""
 
     @property
-    def stream(self):  # noqa: ANN201
+    def stream(self):
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # noqa: ANN001
+    def stream(self, _value) -> None:
         pass
 
 
@@ -42,8 +43,13 @@ def configure(level: str = "INFO") -> None:
     if any(getattr(h, "_gategraph", False) for h in logger.handlers):
         return
     handler = _StderrHandler()
-    handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{message}{request_id}{job_id}", style="{",
-                                       rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}{request_id}{job_id}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
     handler.addFilter(_ContextIds())
     handler._gategraph = True  # type: ignore[attr-defined]
     logger.addHandler(handler)

@@ -4,6 +4,7 @@ With PROMETHEUS_MULTIPROC_DIR set (``gategraph serve`` sets it), every process w
 to files there and a scrape aggregates them, as prometheus-client's multiprocess mode does;
 otherwise a process serves its own.
 """
+
 from __future__ import annotations
 
 import os

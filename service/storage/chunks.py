@@ -1,4 +1,5 @@
 """Reading consecutive items (nodes) stored ``size`` to a row, as graph ids and job results are."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,9 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 
-def chunk_rows(session: Session, table: Any, key: Any, start: int, stop: int, size: int, *columns: Any) -> tuple[list[Row], int]:
+def chunk_rows(
+    session: Session, table: Any, key: Any, start: int, stop: int, size: int, *columns: Any
+) -> tuple[list[Row], int]:
     """The rows (in order) of the chunks that hold items ``start`` to ``stop``, and where ``start`` is in the first.
 
     ``key`` is the condition naming the owner (``table.job_id == id``); chunks are read by primary key range.

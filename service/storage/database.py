@@ -1,4 +1,5 @@
 """Engines and sessions: one engine per process and URL, SQLite tuned for an API and a worker at once."""
+
 from __future__ import annotations
 
 import select
@@ -7,8 +8,8 @@ import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may sit unused before it is tested again
@@ -57,8 +58,14 @@ def _create(url: str) -> Engine:
     # A server that stops answering must not hang a request or a worker forever: bounded connect,
     # TCP keepalives to notice a dead peer. And a client that stops in the middle of a transaction
     # (a frozen process) must not hold its row locks forever: the server ends such a session.
-    connect_args = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-                    "options": f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}"}
+    connect_args = {
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "options": f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_TIMEOUT * 1000)}",
+    }
     engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args)
     _ping_when_idle(engine)
     return engine
@@ -71,7 +78,7 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):  # noqa: ANN001
+    def _pragmas(dbapi_connection, _record):
         # WAL lets the API read while the worker writes; the busy timeout waits out short
         # write locks instead of failing with "database is locked".
         cursor = dbapi_connection.cursor()
@@ -95,22 +102,22 @@ def _ping_when_idle(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "checkin")
-    def _idle_since(_dbapi_connection, record) -> None:  # noqa: ANN001
+    def _idle_since(_dbapi_connection, record) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _ping(dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
+    def _ping(dbapi_connection, record, _proxy) -> None:
         recently_used = time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE
         if recently_used and not _has_unread_data(dbapi_connection):
             return
         try:
             dbapi_connection.execute("SELECT 1")
             dbapi_connection.rollback()
-        except Exception as exc:  # noqa: BLE001 - any failure means: use another connection
+        except Exception as exc:  # any failure means: use another connection
             raise DisconnectionError(str(exc)) from exc
 
 
-def _has_unread_data(dbapi_connection) -> bool:  # noqa: ANN001
+def _has_unread_data(dbapi_connection) -> bool:
     try:
         poller = select.poll()  # not select.select: it fails on descriptors over 1023
         poller.register(dbapi_connection.fileno(), select.POLLIN)

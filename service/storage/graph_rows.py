@@ -4,10 +4,12 @@ Ids are stored ``CHUNK_NODES`` to a row, in node order, for paging; the index is
 into buckets by a stable hash of the id, so looking up one node reads one small row.
 Every read a request makes is scoped to the caller's tenant: another tenant's graph is not found.
 """
+
 from __future__ import annotations
 
 import uuid
 import zlib
+from itertools import pairwise
 
 import numpy as np
 import orjson
@@ -63,7 +65,12 @@ def save_graph(session: Session, tenant_id: int, plan: Plan) -> Graph:
     session.flush()
     codes = node_codes(plan)
     chunks = [
-        {"graph_id": graph.id, "chunk": c, "ids": orjson.dumps(plan.ids[s : s + CHUNK_NODES]).decode(), "codes": codes[s : s + CHUNK_NODES].tobytes()}
+        {
+            "graph_id": graph.id,
+            "chunk": c,
+            "ids": orjson.dumps(plan.ids[s : s + CHUNK_NODES]).decode(),
+            "codes": codes[s : s + CHUNK_NODES].tobytes(),
+        }
         for c, s in enumerate(range(0, plan.n_nodes, CHUNK_NODES))
     ]
     session.execute(insert(GraphChunk), chunks)
@@ -79,8 +86,12 @@ def _buckets(graph_id: str, ids: list[str]) -> list[dict]:
     bounds = np.searchsorted(which[order], np.arange(n_buckets + 1)).tolist()
     sorted_ids = np.array(ids, dtype=object)[order]
     return [
-        {"graph_id": graph_id, "bucket": b, "entries": orjson.dumps([sorted_ids[lo:hi].tolist(), order[lo:hi].tolist()]).decode()}
-        for b, (lo, hi) in enumerate(zip(bounds, bounds[1:]))
+        {
+            "graph_id": graph_id,
+            "bucket": b,
+            "entries": orjson.dumps([sorted_ids[lo:hi].tolist(), order[lo:hi].tolist()]).decode(),
+        }
+        for b, (lo, hi) in enumerate(pairwise(bounds))
     ]
 
 
@@ -96,7 +107,9 @@ def bucket_of(node_id: str, n_buckets: int) -> int:
 def find_node(session: Session, graph: Graph, node_id: str) -> int | None:
     """The node number of ``node_id`` in ``graph``, or None; reads one bucket row."""
     bucket = bucket_of(node_id, bucket_count(graph.n_nodes))
-    entries = session.scalar(select(GraphBucket.entries).where(GraphBucket.graph_id == graph.id, GraphBucket.bucket == bucket))
+    entries = session.scalar(
+        select(GraphBucket.entries).where(GraphBucket.graph_id == graph.id, GraphBucket.bucket == bucket)
+    )
     if not entries:
         return None
     ids, numbers = orjson.loads(entries)
@@ -108,7 +121,9 @@ def find_node(session: Session, graph: Graph, node_id: str) -> int | None:
 
 def node_rows(session: Session, graph: Graph, start: int, stop: int) -> tuple[list[str], np.ndarray]:
     """Ids and kind codes of nodes ``start`` to ``stop`` (exclusive), from the chunks that hold them."""
-    rows, lo = chunk_rows(session, GraphChunk, GraphChunk.graph_id == graph.id, start, stop, CHUNK_NODES, GraphChunk.ids, GraphChunk.codes)
+    rows, lo = chunk_rows(
+        session, GraphChunk, GraphChunk.graph_id == graph.id, start, stop, CHUNK_NODES, GraphChunk.ids, GraphChunk.codes
+    )
     ids = [i for row in rows for i in orjson.loads(row.ids)]
     codes = np.frombuffer(b"".join(row.codes for row in rows), dtype=np.uint8)
     return ids[lo : lo + stop - start], codes[lo : lo + stop - start]
@@ -130,12 +145,14 @@ def node_rows_at(session: Session, graph: Graph, numbers: np.ndarray) -> tuple[l
     chunk_of = numbers // CHUNK_NODES
     wanted = sorted(set(chunk_of.tolist()))
     rows = session.execute(
-        select(GraphChunk.chunk, GraphChunk.ids, GraphChunk.codes).where(GraphChunk.graph_id == graph.id, GraphChunk.chunk.in_(wanted))
+        select(GraphChunk.chunk, GraphChunk.ids, GraphChunk.codes).where(
+            GraphChunk.graph_id == graph.id, GraphChunk.chunk.in_(wanted)
+        )
     ).all()
     by_chunk = {row.chunk: (orjson.loads(row.ids), np.frombuffer(row.codes, dtype=np.uint8)) for row in rows}
     offsets = (numbers % CHUNK_NODES).tolist()
-    ids = [by_chunk[c][0][o] for c, o in zip(chunk_of.tolist(), offsets)]
-    codes = np.array([by_chunk[c][1][o] for c, o in zip(chunk_of.tolist(), offsets)], dtype=np.uint8)
+    ids = [by_chunk[c][0][o] for c, o in zip(chunk_of.tolist(), offsets, strict=True)]
+    codes = np.array([by_chunk[c][1][o] for c, o in zip(chunk_of.tolist(), offsets, strict=True)], dtype=np.uint8)
     return ids, codes
 
 

@@ -12,6 +12,7 @@
 
 Storage writes and reads numbers; the API decides how an answer shows them.
 """
+
 from __future__ import annotations
 
 import io
@@ -71,14 +72,19 @@ def outputs_to_bytes(output_values: np.ndarray) -> bytes:
     return _matrices_to_bytes(output_values, np.empty((0, output_values.shape[1])))
 
 
-def outputs_from_row(output_values: bytes | None, legacy_outputs: str | None, ids: list[str]) -> dict[str, np.ndarray] | None:
+def outputs_from_row(
+    output_values: bytes | None, legacy_outputs: str | None, ids: list[str]
+) -> dict[str, np.ndarray] | None:
     """Output id -> its values (shape (batch_size,)), or None before the job succeeded."""
     if output_values is not None:
         rows, _ = _matrices_from_bytes(output_values)
         return dict(zip(ids, rows, strict=True))
     if legacy_outputs is None:
         return None
-    return {name: np.atleast_1d(np.array(value, dtype=object).astype(np.float64)) for name, value in orjson.loads(legacy_outputs).items()}
+    return {
+        name: np.atleast_1d(np.array(value, dtype=object).astype(np.float64))
+        for name, value in orjson.loads(legacy_outputs).items()
+    }
 
 
 def check_to_text(check: GradientCheck | None) -> str | None:

@@ -1,8 +1,9 @@
-"""Reading jobs for answers: the caller's job, a page of jobs, a replayed submission, counts by state, and a job's numbers.
+"""Reading jobs for answers: the caller's job, a page of jobs, a replayed submission, counts by state, a job's numbers.
 
 Every read a request makes is scoped to the caller's tenant: another tenant's job is not found.
 The state machine that changes jobs is ``job_rows``; this module only reads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,12 +5,13 @@ delivered twice, a worker that comes back from the dead, or a cancel racing a fi
 cannot move a job twice. A running job carries its attempt number as a fencing token:
 only the attempt that claimed it may finish it.
 """
+
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
@@ -24,11 +25,10 @@ from .job_blobs import check_to_text, inputs_to_bytes, outputs_to_bytes
 from .models import Job, utcnow
 from .result_chunks import write_results
 
-
 JOBS = Job.__table__
 
 
-def _param(column: str, name: str | None = None):  # noqa: ANN202
+def _param(column: str, name: str | None = None):
     """A parameter typed like a column (an untyped datetime would be stored in another text format by SQLite).
 
     Named ``new_<column>`` by default: SQLAlchemy keeps a column's own name for its SET clause.
@@ -40,27 +40,48 @@ def _param(column: str, name: str | None = None):  # noqa: ANN202
 # CPU than running it, and a small job runs several of them.
 _CLAIM = (
     update(JOBS)
-    .where(JOBS.c.id == bindparam("job_id"), or_(JOBS.c.status == QUEUED, and_(JOBS.c.status == RUNNING, JOBS.c.heartbeat_at < bindparam("stale_before"))))
-    .values(status=RUNNING, attempts=JOBS.c.attempts + 1, started_at=_param("started_at", "now"), heartbeat_at=_param("heartbeat_at", "now"), stage="loading", progress=0.0)
+    .where(
+        JOBS.c.id == bindparam("job_id"),
+        or_(JOBS.c.status == QUEUED, and_(JOBS.c.status == RUNNING, JOBS.c.heartbeat_at < bindparam("stale_before"))),
+    )
+    .values(
+        status=RUNNING,
+        attempts=JOBS.c.attempts + 1,
+        started_at=_param("started_at", "now"),
+        heartbeat_at=_param("heartbeat_at", "now"),
+        stage="loading",
+        progress=0.0,
+    )
     .returning(JOBS.c.attempts, JOBS.c.graph_id, JOBS.c.batched, JOBS.c.check_gradients, JOBS.c.inputs)
 )
 _OURS = and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status == RUNNING, JOBS.c.attempts == bindparam("attempt"))
-_SUCCEED = update(JOBS).where(_OURS).values(
-    status=SUCCEEDED,
-    output_values=_param("output_values"),
-    gradient_check=_param("gradient_check"),
-    chunk_nodes=_param("chunk_nodes"),
-    finished_at=_param("finished_at"),
-    stage=None,
-    progress=1.0,
+_SUCCEED = (
+    update(JOBS)
+    .where(_OURS)
+    .values(
+        status=SUCCEEDED,
+        output_values=_param("output_values"),
+        gradient_check=_param("gradient_check"),
+        chunk_nodes=_param("chunk_nodes"),
+        finished_at=_param("finished_at"),
+        stage=None,
+        progress=1.0,
+    )
 )
 _CLEAR_SENT = update(JOBS).where(JOBS.c.id == bindparam("job_id"), JOBS.c.status == QUEUED).values(enqueued_at=None)
 _INSERT = insert(JOBS)
 
-Executor = Union[Connection, Session]  # these functions run on either; each commits its own change
+Executor = Connection | Session  # these functions run on either; each commits its own change
 
 
-def new_job(tenant_id: int, graph_id: str, bound: JobInputs, check_gradients: bool, idempotency_key: str | None, request_hash: str | None) -> dict[str, Any]:
+def new_job(
+    tenant_id: int,
+    graph_id: str,
+    bound: JobInputs,
+    check_gradients: bool,
+    idempotency_key: str | None,
+    request_hash: str | None,
+) -> dict[str, Any]:
     """The values of a queued job row (the caller inserts them with ``insert_job``, then enqueues it)."""
     now = utcnow()
     return dict(
@@ -95,7 +116,9 @@ def mark_sent(session: Session, job_id: str, unless_sent_after: datetime | None 
     sent_long_ago = Job.enqueued_at.is_(None)
     if unless_sent_after is not None:
         sent_long_ago = or_(sent_long_ago, Job.enqueued_at < unless_sent_after)
-    result = session.execute(update(Job).where(Job.id == job_id, Job.status == QUEUED, sent_long_ago).values(enqueued_at=utcnow()))
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == QUEUED, sent_long_ago).values(enqueued_at=utcnow())
+    )
     session.commit()
     return result.rowcount == 1
 
@@ -175,7 +198,9 @@ def fail(session: Session, job_id: str, code: str, message: str, attempt: int | 
     """Mark an active job failed with a reason (only the given attempt's, when one is given)."""
     where = _OURS if attempt is not None else and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status.in_(ACTIVE_STATES))
     result = session.execute(
-        update(JOBS).where(where).values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None),
+        update(JOBS)
+        .where(where)
+        .values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None),
         {"job_id": job_id, "attempt": attempt},
     )
     session.commit()
@@ -190,14 +215,19 @@ def running_attempt(session: Session, job_id: str) -> int | None:
 def cancel(session: Session, job_id: str) -> bool:
     """Cancel a job that has not ended; False if it had."""
     result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE_STATES)).values(status=CANCELED, finished_at=utcnow(), stage=None)
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(ACTIVE_STATES))
+        .values(status=CANCELED, finished_at=utcnow(), stage=None)
     )
     session.commit()
     return result.rowcount == 1
 
 
 def delete_job(session: Session, job_id: str) -> None:
-    """Delete and commit a job; its result chunks go with it (ON DELETE CASCADE), and a running attempt can no longer store."""
+    """Delete and commit a job; its result chunks go with it (ON DELETE CASCADE).
+
+    A running attempt can no longer store: its fenced update matches nothing.
+    """
     session.execute(delete(JOBS).where(JOBS.c.id == job_id))
     session.commit()
 
@@ -212,10 +242,18 @@ def requeue_abandoned(session: Session, stale_before: datetime, max_attempts: in
     ).all()
     requeued, failed = [], []
     for job_id, attempts in abandoned:
-        still_abandoned = and_(Job.id == job_id, Job.status == RUNNING, Job.attempts == attempts, Job.heartbeat_at < stale_before)
+        still_abandoned = and_(
+            Job.id == job_id, Job.status == RUNNING, Job.attempts == attempts, Job.heartbeat_at < stale_before
+        )
         if attempts >= max_attempts:
-            values = dict(status=FAILED, error_code="worker_lost", finished_at=utcnow(), stage=None,
-                          error_message=f"the worker running this job stopped {attempts} times (killed, out of memory, or over the time limit)")
+            values = dict(
+                status=FAILED,
+                error_code="worker_lost",
+                finished_at=utcnow(),
+                stage=None,
+                error_message=f"the worker running this job stopped {attempts} times "
+                "(killed, out of memory, or over the time limit)",
+            )
         else:
             values = dict(status=QUEUED, enqueued_at=None, stage=None)
         if session.execute(update(Job).where(still_abandoned).values(**values)).rowcount == 1:

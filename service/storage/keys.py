@@ -4,6 +4,7 @@ A key is 32 random bytes: a fast hash is enough (there is nothing to brute-force
 id lets the lookup be a primary-key read. Keys are shown once, at creation, and never logged;
 they are compared in constant time.
 """
+
 from __future__ import annotations
 
 import hashlib

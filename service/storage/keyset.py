@@ -3,6 +3,7 @@
 The position is the (created_at, id) of the last row of the previous page; the API turns it
 into an opaque cursor and back.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session
 After = tuple[datetime, str]  # (created_at, id) of the last row already given
 
 
-def newest_first(session: Session, query: Select, model: Any, after: After | None, limit: int) -> tuple[list[Any], bool]:
+def newest_first(
+    session: Session, query: Select, model: Any, after: After | None, limit: int
+) -> tuple[list[Any], bool]:
     """Up to ``limit`` rows of ``query`` (rows of ``model``) after ``after``; and whether more follow."""
     if after is not None:
         created, last_id = after

@@ -1,4 +1,5 @@
 """Schema migrations with Alembic: apply them, and refuse to run on an out-of-date schema."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,7 +1,8 @@
 """Tables. Every change here is an Alembic migration in migrations/versions."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -22,7 +23,7 @@ from service.runtime.job_states import QUEUED
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -1,4 +1,5 @@
 """Compiled plans kept per process (API and worker), so many jobs on one graph load it once (graphs never change)."""
+
 from __future__ import annotations
 
 import threading
@@ -7,6 +8,7 @@ from collections import OrderedDict
 from sqlalchemy.orm import Session
 
 from service.graph import Plan
+
 from .graph_rows import load_plan
 from .models import Graph
 

@@ -3,6 +3,7 @@
 A chunk holds ``chunk_nodes`` nodes x B numbers (about 128 KiB), so a 10^6-node job is about
 60 rows of each array, written in one transaction, and one node is one primary-key read.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,9 @@ _DELETE = delete(CHUNKS).where(CHUNKS.c.job_id == bindparam("job_id"))
 _INSERT = insert(CHUNKS)
 
 
-def write_results(connection: Connection | Session, job_id: str, values: np.ndarray, grads: np.ndarray, chunk_nodes: int) -> int:
+def write_results(
+    connection: Connection | Session, job_id: str, values: np.ndarray, grads: np.ndarray, chunk_nodes: int
+) -> int:
     """Replace the job's result chunks (idempotent: a re-run overwrites, never duplicates)."""
     connection.execute(_DELETE, {"job_id": job_id})
     rows = [
@@ -42,7 +45,9 @@ def write_results(connection: Connection | Session, job_id: str, values: np.ndar
 
 def read_results(session: Session, job: Job, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Values and gradients of nodes ``start`` to ``stop`` (exclusive), shape (stop - start, B)."""
-    rows, lo = chunk_rows(session, JobChunk, JobChunk.job_id == job.id, start, stop, job.chunk_nodes, JobChunk.values, JobChunk.grads)
+    rows, lo = chunk_rows(
+        session, JobChunk, JobChunk.job_id == job.id, start, stop, job.chunk_nodes, JobChunk.values, JobChunk.grads
+    )
 
     def stack(parts: list[bytes]) -> np.ndarray:
         return np.frombuffer(b"".join(parts), dtype=np.float64).reshape(-1, job.batch_size)[lo : lo + stop - start]

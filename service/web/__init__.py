@@ -3,6 +3,7 @@
 Plain server-rendered HTML and a little JavaScript that calls the same JSON API as any client,
 with the key the person types in (kept in the tab's sessionStorage only). No build step.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template

@@ -1,4 +1,5 @@
 """Small helpers of the API tests: run queued jobs in-process through the worker's own runner."""
+
 from __future__ import annotations
 
 from service.storage.plan_cache import PlanCache

@@ -1,8 +1,9 @@
 """Keys: every /v1 route needs one; health, metrics and the OpenAPI document do not."""
+
 import pytest
 
-from service.storage.keys import revoke_key
 from service.storage.database import session_factory
+from service.storage.keys import revoke_key
 from tests.api.helpers import assert_problem
 
 ROUTES = [
@@ -22,7 +23,9 @@ ROUTES = [
 
 
 @pytest.mark.parametrize("method,url", ROUTES)
-@pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer gg_nope", "Bearer gg_aaaaaaaaaaaa_" + "a" * 43])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Basic abc", "Bearer gg_nope", "Bearer gg_aaaaaaaaaaaa_" + "a" * 43]
+)
 def test_every_v1_route_needs_a_valid_key(anonymous, method, url, header):
     headers = {"Authorization": header} if header else {}
     r = getattr(anonymous, method)(url, headers=headers, json={})

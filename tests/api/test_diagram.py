@@ -1,4 +1,5 @@
 """/v1/jobs/{id}/diagram.svg: the worked example's picture carries its values and gradients in colour."""
+
 import re
 import xml.etree.ElementTree as ET
 
@@ -23,7 +24,9 @@ def test_worked_example_picture(client, example, settings):
     r = client.get(f"/v1/jobs/{job['id']}/diagram.svg")
     assert r.status_code == 200 and r.mimetype == "image/svg+xml"
     texts = labelled_texts(r.data)
-    assert sorted(texts[GREEN.lower()] if GREEN.lower() in texts else texts[GREEN]) == sorted(["-2", "5", "-4", "3", "-12"])
+    assert sorted(texts[GREEN.lower()] if GREEN.lower() in texts else texts[GREEN]) == sorted(
+        ["-2", "5", "-4", "3", "-12"]
+    )
     assert sorted(texts.get(RED.lower(), texts.get(RED))) == sorted(["-4", "-4", "3", "-4", "1"])
     black = " ".join(texts.get("black", []) + texts.get("#000000", []))
     for name in ("x", "y", "z", "q", "f", "+", "×", "L"):
@@ -31,7 +34,9 @@ def test_worked_example_picture(client, example, settings):
 
 
 def test_batch_item_is_chosen_by_query(client, example, settings):
-    job = client.post("/v1/jobs", json={"graph": example["graph"], "inputs": {"x": [-2, 1], "y": [5, 2], "z": [-4, 3]}}).get_json()
+    job = client.post(
+        "/v1/jobs", json={"graph": example["graph"], "inputs": {"x": [-2, 1], "y": [5, 2], "z": [-4, 3]}}
+    ).get_json()
     complete(settings, job["id"])
     texts = labelled_texts(client.get(f"/v1/jobs/{job['id']}/diagram.svg?item=1").data)
     assert "9" in texts.get(GREEN.lower(), texts.get(GREEN))

@@ -3,40 +3,52 @@ the mutation happened to leave the body valid), never a 5xx.
 
 CI loads the derandomized "ci" profile (tests/conftest.py), so it explores the same examples every run.
 """
+
 from __future__ import annotations
+
 import copy
-import json
-import math
-import numpy as np
+
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service.graph import InvalidInput, JobInputs, Limits, MalformedJSON, Plan, bind_inputs, load_graph, loads
-from service.graph.numbers import MAX_JSON_DEPTH, JSONTooDeep, _holds_surrogate
 
 from tests.graph.fuzz_strategies import (
     VALID,
-    strings,
-    json_values,
-    mutated_definitions,
     assignments,
     dumps,
+    json_values,
+    mutated_definitions,
+    strings,
 )
-
 
 # -- through HTTP ---------------------------------------------------------------------------------
 
-HTTP = settings(max_examples=80, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+HTTP = settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 #: places in a valid one-step job request where any string may go, as a value or as an object key
-STRING_PLACES = ["name", "inputs.0", "gates.0.id", "gates.1.inputs.0", "gates.0.op", "outputs.0", "constants.*", "job.*", "grads.*"]
+STRING_PLACES = [
+    "name",
+    "inputs.0",
+    "gates.0.id",
+    "gates.1.inputs.0",
+    "gates.0.op",
+    "outputs.0",
+    "constants.*",
+    "job.*",
+    "grads.*",
+]
 
 
 def _with_string_at(place: str, text: str) -> dict:
     """A valid one-step job request with ``text`` at ``place`` (``*``: as a new key)."""
     request = {"graph": copy.deepcopy(VALID), "inputs": {"x": 1, "y": 2, "z": 3}, "output_grads": {"f": 1}}
     *steps, last = place.split(".")
-    node = request["inputs"] if steps == ["job"] else request["output_grads"] if steps == ["grads"] else request["graph"]
+    node = (
+        request["inputs"] if steps == ["job"] else request["output_grads"] if steps == ["grads"] else request["graph"]
+    )
     for step in steps if steps and steps[0] not in ("job", "grads") else []:
         node = node[int(step) if step.isdigit() else step]
     if last == "*":
@@ -78,8 +90,10 @@ def test_any_string_anywhere_gets_an_answer_never_a_5xx(client, place, text, url
     assert_answer(client.post(url, data=dumps(body).encode(), headers={"Content-Type": "application/json"}))
 
 
-header_values = st.one_of(st.text(st.characters(max_codepoint=255, exclude_characters="\r\n"), max_size=300),
-                          st.sampled_from(["\x00", "k\x00y", "\x7f", "\t", "é", "k" * 255, "k" * 256]))
+header_values = st.one_of(
+    st.text(st.characters(max_codepoint=255, exclude_characters="\r\n"), max_size=300),
+    st.sampled_from(["\x00", "k\x00y", "\x7f", "\t", "é", "k" * 255, "k" * 256]),
+)
 
 
 @settings(HTTP, max_examples=40)
@@ -100,7 +114,9 @@ def test_deep_nesting_through_http_is_422_naming_the_limit(client):
 
 
 @settings(HTTP, max_examples=60)
-@given(state=json_values, raw=st.one_of(st.none(), st.text(max_size=30)), url=st.sampled_from(["/v1/graphs", "/v1/jobs"]))
+@given(
+    state=json_values, raw=st.one_of(st.none(), st.text(max_size=30)), url=st.sampled_from(["/v1/graphs", "/v1/jobs"])
+)
 def test_any_cursor_gets_an_answer_never_a_5xx(client, state, raw, url):
     """A cursor is ours to give out; anything else (a NUL in an id, a far date, garbage) is a 422."""
     import base64
@@ -110,8 +126,16 @@ def test_any_cursor_gets_an_answer_never_a_5xx(client, state, raw, url):
     assert_answer(client.get(url, query_string={"cursor": raw}))
 
 
-@pytest.mark.parametrize("state", [["2024-01-01T00:00:00", "a\x00b"], ["9999-12-31T23:59:59+14:00", "00000000-0000-0000-0000-000000000000"],
-                                   ["0001-01-01", "00000000-0000-0000-0000-000000000000"], [None, None], [1, 2]])
+@pytest.mark.parametrize(
+    "state",
+    [
+        ["2024-01-01T00:00:00", "a\x00b"],
+        ["9999-12-31T23:59:59+14:00", "00000000-0000-0000-0000-000000000000"],
+        ["0001-01-01", "00000000-0000-0000-0000-000000000000"],
+        [None, None],
+        [1, 2],
+    ],
+)
 def test_hostile_cursors_are_422_or_pages(client, state):
     from service.api.cursors import encode_cursor
 

@@ -1,7 +1,13 @@
 """/v1/graphs through Flask's test client, on SQLite and PostgreSQL."""
+
 from tests.api.helpers import assert_problem
 
-GRAPH = {"name": "g", "inputs": ["x", "y"], "constants": {"two": 2}, "gates": [{"id": "q", "op": "mul", "inputs": ["x", "two"]}, {"id": "f", "op": "add", "inputs": ["q", "y"]}]}
+GRAPH = {
+    "name": "g",
+    "inputs": ["x", "y"],
+    "constants": {"two": 2},
+    "gates": [{"id": "q", "op": "mul", "inputs": ["x", "two"]}, {"id": "f", "op": "add", "inputs": ["q", "y"]}],
+}
 
 
 def test_create_graph_answers_201_with_location(client):
@@ -20,7 +26,10 @@ def test_get_graph_returns_the_normalised_definition(client):
 
 
 def test_invalid_definition_lists_every_problem_with_its_path(client):
-    bad = {"inputs": ["x"], "gates": [{"id": "q", "op": "pow", "inputs": ["x", "w"]}, {"id": "r", "op": "add", "inputs": ["x"]}]}
+    bad = {
+        "inputs": ["x"],
+        "gates": [{"id": "q", "op": "pow", "inputs": ["x", "w"]}, {"id": "r", "op": "add", "inputs": ["x"]}],
+    }
     body = assert_problem(client.post("/v1/graphs", json=bad), 422)
     assert [e["path"] for e in body["errors"]] == ["gates[0].op", "gates[1].inputs"]
     assert "gates[0].op" in body["detail"]
@@ -33,7 +42,10 @@ def test_unknown_reference_is_named(client):
 
 
 def test_cycle_is_named(client):
-    bad = {"inputs": ["x"], "gates": [{"id": "a", "op": "add", "inputs": ["x", "b"]}, {"id": "b", "op": "add", "inputs": ["a", "x"]}]}
+    bad = {
+        "inputs": ["x"],
+        "gates": [{"id": "a", "op": "add", "inputs": ["x", "b"]}, {"id": "b", "op": "add", "inputs": ["a", "x"]}],
+    }
     body = assert_problem(client.post("/v1/graphs", json=bad), 422)
     assert "a -> b -> a" in body["errors"][0]["message"]
 
@@ -48,7 +60,9 @@ def test_empty_body_is_400(client):
 
 
 def test_not_json_is_415(client):
-    assert_problem(client.post("/v1/graphs", data=b"inputs=x", headers={"Content-Type": "text/plain"}), 415, "text/plain")
+    assert_problem(
+        client.post("/v1/graphs", data=b"inputs=x", headers={"Content-Type": "text/plain"}), 415, "text/plain"
+    )
 
 
 def test_body_over_the_limit_is_413_naming_it(client, app):

@@ -1,4 +1,5 @@
 """/v1/jobs through Flask's test client; jobs are completed by the worker's runner, in-process."""
+
 import threading
 import time
 
@@ -55,7 +56,9 @@ def test_one_step_with_invalid_graph_names_the_path(client, example):
 
 
 def test_batch_job(client, graph_id, settings):
-    job = submit(client, graph_id, {"inputs": {"x": [-2, 1], "y": [5, 2], "z": [-4, 3]}, "output_grads": {"f": [1, 2]}}).get_json()
+    job = submit(
+        client, graph_id, {"inputs": {"x": [-2, 1], "y": [5, 2], "z": [-4, 3]}, "output_grads": {"f": [1, 2]}}
+    ).get_json()
     assert job["batch_size"] == 2
     complete(settings, job["id"])
     body = client.get(f"/v1/jobs/{job['id']}").get_json()
@@ -82,7 +85,9 @@ def test_invalid_inputs_are_422_with_path(client, graph_id, inputs, path, fragme
 
 def test_infinite_input_is_422(client, graph_id):
     text = b'{"inputs": {"x": 1e400, "y": 1, "z": 1}}'
-    body = assert_problem(client.post(f"/v1/graphs/{graph_id}/jobs", data=text, headers={"Content-Type": "application/json"}), 422)
+    body = assert_problem(
+        client.post(f"/v1/graphs/{graph_id}/jobs", data=text, headers={"Content-Type": "application/json"}), 422
+    )
     assert body["errors"] == [{"path": "inputs.x", "message": "must be a finite number"}]
 
 
@@ -128,8 +133,12 @@ def test_idempotency_key_with_another_body_is_422(client, graph_id, example):
 
 def test_idempotency_keys_are_per_tenant(client, other, example):
     headers = {"Idempotency-Key": "shared-key"}
-    mine = client.post("/v1/jobs", json={"graph": example["graph"], "inputs": example["inputs"]}, headers=headers).get_json()
-    theirs = other.post("/v1/jobs", json={"graph": example["graph"], "inputs": example["inputs"]}, headers=headers).get_json()
+    mine = client.post(
+        "/v1/jobs", json={"graph": example["graph"], "inputs": example["inputs"]}, headers=headers
+    ).get_json()
+    theirs = other.post(
+        "/v1/jobs", json={"graph": example["graph"], "inputs": example["inputs"]}, headers=headers
+    ).get_json()
     assert mine["id"] != theirs["id"]
     assert_problem(other.get(f"/v1/jobs/{mine['id']}"), 404)
 
@@ -189,7 +198,9 @@ def test_a_graph_deleted_after_its_plan_was_cached_takes_no_more_jobs(client, ot
     assert_problem(submit(other, graph_id, {"inputs": example["inputs"]}), 404)  # cached, but not theirs
     assert client.delete(f"/v1/graphs/{graph_id}").status_code == 204
     assert_problem(submit(client, graph_id, {"inputs": example["inputs"]}), 404, "graph")
-    assert_problem(submit(client, graph_id, {"inputs": example["inputs"]}, headers={"Idempotency-Key": "k1"}), 404, "graph")
+    assert_problem(
+        submit(client, graph_id, {"inputs": example["inputs"]}, headers={"Idempotency-Key": "k1"}), 404, "graph"
+    )
 
 
 def test_list_jobs_filters_by_status_and_graph(client, graph_id, example, settings):

@@ -9,6 +9,7 @@
 
 Small limits come from ``make_app(settings, max_gates=...)``.
 """
+
 from __future__ import annotations
 
 import io
@@ -49,8 +50,17 @@ class EndlessBody(io.RawIOBase):
 
 @pytest.fixture
 def small(settings, make_app, keys) -> Client:
-    app = make_app(settings, max_body_bytes=LIMIT, max_gates=3, max_gate_inputs=3, max_leaves=4, max_batch=4, max_cells=20,
-                   max_page=50, max_wait=2)
+    app = make_app(
+        settings,
+        max_body_bytes=LIMIT,
+        max_gates=3,
+        max_gate_inputs=3,
+        max_leaves=4,
+        max_batch=4,
+        max_cells=20,
+        max_page=50,
+        max_wait=2,
+    )
     return Client(app.test_client(), keys["acme"])
 
 
@@ -118,7 +128,9 @@ def test_chunked_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413(smal
     r = send_stream(small, "/v1/graphs", io.BytesIO(text), content_length=None, terminated=True)
     assert r.status_code == 201, r.get_data(as_text=True)
     stream = io.BytesIO(text + b"x")  # valid JSON cut at the limit, invalid whole: never accepted
-    assert_problem(send_stream(small, "/v1/graphs", stream, content_length=None, terminated=True), 413, "MAX_BODY_BYTES")
+    assert_problem(
+        send_stream(small, "/v1/graphs", stream, content_length=None, terminated=True), 413, "MAX_BODY_BYTES"
+    )
 
 
 def test_chunked_body_from_a_server_that_does_not_end_the_stream_is_not_read(small):
@@ -150,7 +162,10 @@ def chain(n: int) -> dict:
 def both_ways(client: Client, definition: dict, inputs: dict | None = None):
     """The definition POSTed alone and in a one-step job: both answers."""
     inputs = inputs or {i: 1 for i in definition.get("inputs", [])}
-    return [client.post("/v1/graphs", json=definition), client.post("/v1/jobs", json={"graph": definition, "inputs": inputs})]
+    return [
+        client.post("/v1/graphs", json=definition),
+        client.post("/v1/jobs", json={"graph": definition, "inputs": inputs}),
+    ]
 
 
 def test_too_many_gates_is_422_naming_the_limit(small):
@@ -168,7 +183,11 @@ def test_too_many_inputs_of_one_gate_is_422_naming_the_limit(small):
 
 
 def test_too_many_inputs_and_constants_is_422_naming_the_limit(small):
-    many = {"inputs": ["a", "b", "c"], "constants": {"k": 1, "m": 2}, "gates": [{"id": "q", "op": "add", "inputs": ["a", "b"]}]}
+    many = {
+        "inputs": ["a", "b", "c"],
+        "constants": {"k": 1, "m": 2},
+        "gates": [{"id": "q", "op": "add", "inputs": ["a", "b"]}],
+    }
     for r in both_ways(small, many):
         assert_problem(r, 422, "max_leaves=4")
 
@@ -179,7 +198,13 @@ def test_id_too_long_is_422_naming_the_limit(small):
     for r in both_ways(small, definition, {long_id: 1, "y": 2}):
         body = assert_problem(r, 422, "limit is 128")
         assert body["errors"][0]["path"].endswith("inputs[0]")
-    assert small.post("/v1/graphs", json={"inputs": ["x" * 128, "y"], "gates": [{"id": "q", "op": "add", "inputs": ["x" * 128, "y"]}]}).status_code == 201
+    assert (
+        small.post(
+            "/v1/graphs",
+            json={"inputs": ["x" * 128, "y"], "gates": [{"id": "q", "op": "add", "inputs": ["x" * 128, "y"]}]},
+        ).status_code
+        == 201
+    )
 
 
 def test_name_too_long_is_422(small):
@@ -190,21 +215,30 @@ def test_name_too_long_is_422(small):
 def test_nesting_too_deep_is_422_naming_the_limit(small, graph_id, depth):
     deep = b"[" * depth + b"]" * depth
     bodies = {
-        "/v1/graphs": b'{"name": ' + deep + b', "inputs": ["x"], "gates": [{"id": "q", "op": "add", "inputs": ["x", "x"]}]}',
-        "/v1/jobs": b'{"graph": {"inputs": ["x"], "gates": [{"id": "q", "op": "add", "inputs": ["x", "x"]}]}, "inputs": {"x": ' + deep + b"}}",
+        "/v1/graphs": b'{"name": '
+        + deep
+        + b', "inputs": ["x"], "gates": [{"id": "q", "op": "add", "inputs": ["x", "x"]}]}',
+        "/v1/jobs": b'{"graph": {"inputs": ["x"], "gates": [{"id": "q", "op": "add", "inputs": ["x", "x"]}]}, '
+        b'"inputs": {"x": ' + deep + b"}}",
         f"/v1/graphs/{graph_id}/jobs": b'{"inputs": {"x": ' + deep + b', "y": 1, "z": 1}}',
     }
     for url, text in bodies.items():
         if len(text) > LIMIT:
             continue  # over the body limit first; the next fixture has room
-        body = assert_problem(small.post(url, data=text, headers={"Content-Type": "application/json"}), 422, "MAX_JSON_DEPTH=1024")
-        assert body["errors"] == [{"path": "", "message": "arrays and objects nest deeper than the limit MAX_JSON_DEPTH=1024"}]
+        body = assert_problem(
+            small.post(url, data=text, headers={"Content-Type": "application/json"}), 422, "MAX_JSON_DEPTH=1024"
+        )
+        assert body["errors"] == [
+            {"path": "", "message": "arrays and objects nest deeper than the limit MAX_JSON_DEPTH=1024"}
+        ]
 
 
 def test_nesting_too_deep_in_a_large_body_is_422(client):
     deep = b"[" * 50_000 + b"]" * 50_000
     text = b'{"name": ' + deep + b', "inputs": ["x"], "gates": [{"id": "q", "op": "add", "inputs": ["x", "x"]}]}'
-    assert_problem(client.post("/v1/graphs", data=text, headers={"Content-Type": "application/json"}), 422, "MAX_JSON_DEPTH=1024")
+    assert_problem(
+        client.post("/v1/graphs", data=text, headers={"Content-Type": "application/json"}), 422, "MAX_JSON_DEPTH=1024"
+    )
 
 
 def test_nesting_under_the_limit_in_a_wrong_place_is_an_ordinary_422(client):

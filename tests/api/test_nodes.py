@@ -1,4 +1,5 @@
 """/v1/jobs/{id}/nodes: paging, lookup by id, ranking, non-finite numbers."""
+
 import math
 
 import pytest
@@ -38,7 +39,13 @@ def test_pages_cover_every_node_once_in_order(client, done_job):
 
 def test_node_by_id(client, done_job, example):
     job = done_job(example["graph"], example["inputs"])
-    assert client.get(f"/v1/jobs/{job}/nodes/q").get_json() == {"id": "q", "kind": "gate", "op": "add", "value": 3.0, "grad": -4.0}
+    assert client.get(f"/v1/jobs/{job}/nodes/q").get_json() == {
+        "id": "q",
+        "kind": "gate",
+        "op": "add",
+        "value": 3.0,
+        "grad": -4.0,
+    }
     assert_problem(client.get(f"/v1/jobs/{job}/nodes/nope"), 404, "no node 'nope'")
     assert_problem(client.get(f"/v1/jobs/{job}/nodes/bad%20id"), 404)
 
@@ -53,7 +60,10 @@ def test_ranked_by_absolute_gradient(client, done_job):
 
 
 def test_non_finite_results_are_strings_in_valid_json(client, done_job):
-    definition = {"inputs": ["x", "y"], "gates": [{"id": "a", "op": "mul", "inputs": ["x", "x"]}, {"id": "b", "op": "mul", "inputs": ["a", "y"]}]}
+    definition = {
+        "inputs": ["x", "y"],
+        "gates": [{"id": "a", "op": "mul", "inputs": ["x", "x"]}, {"id": "b", "op": "mul", "inputs": ["a", "y"]}],
+    }
     job = done_job(definition, {"x": 1e200, "y": 0})
     r = client.get(f"/v1/jobs/{job}/nodes")
     text = r.get_data(as_text=True)

@@ -1,4 +1,5 @@
 """/metrics, request ids and structured logs."""
+
 import json
 import logging
 
@@ -25,8 +26,11 @@ def test_request_id_is_echoed_or_made_up(client):
 
 def test_logs_are_json_lines_with_request_id_and_never_keys_or_inputs(client, example, capfd):
     capfd.readouterr()
-    client.post("/v1/jobs", json={"graph": example["graph"], "inputs": {"x": 987654321, "y": 5, "z": -4}},
-                headers={"X-Request-ID": "trace-me"})
+    client.post(
+        "/v1/jobs",
+        json={"graph": example["graph"], "inputs": {"x": 987654321, "y": 5, "z": -4}},
+        headers={"X-Request-ID": "trace-me"},
+    )
     err = capfd.readouterr().err
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("logger") == "gategraph.access"]

@@ -25,6 +25,7 @@ Every evaluation is checked against the Python baseline (column ``ok``). The com
 whether or not the targets are met: it is a benchmark, not a test; a missed target prints
 MISS in the final block. ``BENCHMARKS.md`` explains every column.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,17 +37,18 @@ import platform
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import orjson
 
-from service.graph import Plan, evaluate, load_graph, loads
-from service.graph import engine
-from tests.benchmarks.report import commit, version  # noqa: E402
-from tests.benchmarks.report import num as _num, table as _table  # noqa: E402
+from service.graph import Plan, engine, evaluate, load_graph, loads
+from tests.benchmarks.report import commit, version
+from tests.benchmarks.report import num as _num
+from tests.benchmarks.report import table as _table
 
 DEFAULT_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**4, 10**5)
@@ -99,7 +101,7 @@ def make_definition(shape: str, arity: str, n_gates: int, seed: int = SEED) -> d
     ops = ["mul" if m else "add" for m in is_mul.tolist()]
     p = ptr.tolist()
     gates = [{"id": names[n_leaves + g], "op": ops[g], "inputs": refs[p[g] : p[g + 1]]} for g in range(n_gates)]
-    constants = dict(zip(names[n_inputs:n_leaves], leaf_values(rng, n_constants).tolist()))
+    constants = dict(zip(names[n_inputs:n_leaves], leaf_values(rng, n_constants).tolist(), strict=True))
     return {"inputs": names[:n_inputs], "constants": constants, "gates": gates}
 
 
@@ -127,7 +129,7 @@ def python_lists(plan: Plan, inputs: list[float]) -> tuple:
     return (*(a.tolist() for a in lists), len(leaves), leaves, plan.outputs.tolist())
 
 
-def python_loops(ops, ptr, args, order, first_gate, leaves, outputs):  # noqa: ANN001, ANN201 - hot loop
+def python_loops(ops, ptr, args, order, first_gate, leaves, outputs):
     """The forward then backward pass of ``python_forward_backward``."""
     vals = leaves + [0.0] * len(ops)
     for g in order:
@@ -182,8 +184,16 @@ def python_loops(ops, ptr, args, order, first_gate, leaves, outputs):  # noqa: A
 # --------------------------------------------------------------------------- timing
 
 
-def best_time(fn: Callable[[], Any], *, min_runs: int = 3, max_runs: int = 25, budget: float = 0.5,
-              setup: Callable[[], None] | None = None, gc_off: bool = False, collect: bool = True) -> float:
+def best_time(
+    fn: Callable[[], Any],
+    *,
+    min_runs: int = 3,
+    max_runs: int = 25,
+    budget: float = 0.5,
+    setup: Callable[[], None] | None = None,
+    gc_off: bool = False,
+    collect: bool = True,
+) -> float:
     """The least time (``clock``) of ``fn()`` over at least ``min_runs`` runs (2 if a run takes
     > 1 s), going on while under ``budget`` seconds of wall time and ``max_runs`` runs.
 
@@ -371,17 +381,27 @@ class Bench:
             load_gc_s = clock() - t0
             if not big:
                 load_gc_s = min(load_gc_s, with_gc(lambda: load_graph(parsed)))
-        del parsed
+        parsed = None  # freed now: the timed lambdas that read it have run
         gc.collect()
 
         ids_bytes = sys.getsizeof(plan.ids) + sum(map(sys.getsizeof, plan.ids))
-        self.graphs.append(GraphInfo(
-            label, n, plan.first_gate, int(plan.sources.size), int(plan.outputs.size), len(text) / 1e6,
-            ids_bytes / MiB, plan.nbytes / MiB, json_gc_s / n * 1e9, orjson_gc_s / n * 1e9,
-            loads_gc_s / n * 1e9, load_gc_s / n * 1e9,
-        ))
-        del text
-
+        self.graphs.append(
+            GraphInfo(
+                label,
+                n,
+                plan.first_gate,
+                int(plan.sources.size),
+                int(plan.outputs.size),
+                len(text) / 1e6,
+                ids_bytes / MiB,
+                plan.nbytes / MiB,
+                json_gc_s / n * 1e9,
+                orjson_gc_s / n * 1e9,
+                loads_gc_s / n * 1e9,
+                load_gc_s / n * 1e9,
+            )
+        )
+        text = None  # freed now: the timed lambdas that read it have run
         # drawn column by column, so column 0 (the Python baseline's assignment) is the same for any B
         widest = max(b for b in self.batches if b == 1 or not self._skip(n, b, plan.n_nodes))
         x_all = leaf_values(np.random.default_rng([SEED, 7, n]), widest, plan.n_inputs).T
@@ -463,24 +483,35 @@ class Bench:
             kernels()
         row.kern_ns = best_time(kernels, setup=reset, **runs) * per
         touched = sum(a.nbytes for a in (values, grads, plan.sources, plan.ptr, plan.ops, plan.order))
-        del values, grads
-
+        values = grads = None  # freed now: the timed lambdas that read it have run
         # the memory floor: one copy of as many bytes as the engine must touch
         src = np.ones(touched, dtype=np.uint8)
         dst = np.zeros(touched, dtype=np.uint8)
         np.copyto(dst, src)
-        row.floor_ns = best_time(lambda: np.copyto(dst, src), min_runs=2 if huge else self.eval_runs,
-                                 budget=self.budget / 2, collect=False) * per
-        del src, dst
+        row.floor_ns = (
+            best_time(
+                lambda: np.copyto(dst, src),
+                min_runs=2 if huge else self.eval_runs,
+                budget=self.budget / 2,
+                collect=False,
+            )
+            * per
+        )
+        src = dst = None  # freed now: the timed lambdas that read it have run
 
 
 def _warm_up() -> None:
     """Compile (or load from numba's cache) both kernel variants before any timing."""
-    plan = load_graph({"inputs": ["a", "b", "c"], "gates": [
-        {"id": "s", "op": "add", "inputs": ["a", "b", "c"]},
-        {"id": "p", "op": "mul", "inputs": ["s", "a"]},
-        {"id": "q", "op": "mul", "inputs": ["p", "b", "c"]},
-    ]})
+    plan = load_graph(
+        {
+            "inputs": ["a", "b", "c"],
+            "gates": [
+                {"id": "s", "op": "add", "inputs": ["a", "b", "c"]},
+                {"id": "p", "op": "mul", "inputs": ["s", "a"]},
+                {"id": "q", "op": "mul", "inputs": ["p", "b", "c"]},
+            ],
+        }
+    )
     evaluate(plan, np.ones((3, 1)))
     evaluate(plan, np.ones((3, 4)))
 
@@ -499,24 +530,47 @@ def _targets(rows: list[Row]) -> list[Target]:
     for shape in SHAPES:
         for arity in ARITIES:
             row = find(f"{shape} {arity}", 10**6, 1)
-            targets.append(target(f"load_graph / json.loads, {shape} {arity}, 10^6 gates", f"<= {TARGET_LOAD_RATIO}",
-                                  row and row.load_ratio, lambda v: v <= TARGET_LOAD_RATIO))
+            targets.append(
+                target(
+                    f"load_graph / json.loads, {shape} {arity}, 10^6 gates",
+                    f"<= {TARGET_LOAD_RATIO}",
+                    row and row.load_ratio,
+                    lambda v: v <= TARGET_LOAD_RATIO,
+                )
+            )
     for shape in SHAPES:
         row = find(f"{shape} 2", 10**6, 1)
-        targets.append(target(f"plan+values+grads MiB, {shape} 2, 10^6 gates, B=1", f"< {TARGET_MEMORY_MIB:.0f}",
-                              row and row.mem_mib, lambda v: v < TARGET_MEMORY_MIB))
+        targets.append(
+            target(
+                f"plan+values+grads MiB, {shape} 2, 10^6 gates, B=1",
+                f"< {TARGET_MEMORY_MIB:.0f}",
+                row and row.mem_mib,
+                lambda v: v < TARGET_MEMORY_MIB,
+            )
+        )
     for shape in SHAPES:
         row = find(f"{shape} 2", 10**6, 1)
         bound = TARGET_SPEEDUP[shape]
-        targets.append(target(f"speedup over Python, {shape} 2, 10^6 gates, B=1", f">= {bound:.0f}",
-                              row and row.speedup, lambda v, b=bound: v >= b))
+        targets.append(
+            target(
+                f"speedup over Python, {shape} 2, 10^6 gates, B=1",
+                f">= {bound:.0f}",
+                row and row.speedup,
+                lambda v, b=bound: v >= b,
+            )
+        )
     gates, batch = FLOOR_TARGET
     for shape in SHAPES:
         for arity in ARITIES:
             row = find(f"{shape} {arity}", gates, batch)
-            targets.append(target(f"engine / memory floor, {shape} {arity}, {_pow10(gates)} gates, B={batch}",
-                                  f"<= {TARGET_FLOOR_RATIO:.0f}", row and row.floor_ratio,
-                                  lambda v: v <= TARGET_FLOOR_RATIO))
+            targets.append(
+                target(
+                    f"engine / memory floor, {shape} {arity}, {_pow10(gates)} gates, B={batch}",
+                    f"<= {TARGET_FLOOR_RATIO:.0f}",
+                    row and row.floor_ratio,
+                    lambda v: v <= TARGET_FLOOR_RATIO,
+                )
+            )
     return targets
 
 
@@ -526,10 +580,6 @@ def _targets(rows: list[Row]) -> list[Target]:
 def _pow10(n: int) -> str:
     e = round(math.log10(n)) if n > 0 else 0
     return f"10^{e}" if 10**e == n else str(n)
-
-
-
-
 
 
 def machine_lines() -> list[str]:
@@ -543,7 +593,8 @@ def machine_lines() -> list[str]:
         pass
     mem = ""
     try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
         mem = f", {kb / 2**20:.1f} GiB RAM"
     except (OSError, StopIteration, ValueError):
         pass
@@ -556,40 +607,107 @@ def machine_lines() -> list[str]:
     ]
 
 
-
-
-
-
 def render(report: Report, elapsed: float, sizes: list[int], batches: list[int], machine: list[str]) -> str:
-    parts = ["Graph core benchmark", *machine,
-             f"sizes: {', '.join(map(_pow10, sizes))} gates; B: {', '.join(map(str, batches))}; "
-             f"cells (nodes x B) limited to {MAX_CELLS:.0e}; times: least CPU time (user+sys) of several runs", ""]
-    parts.append(_table(
-        ["graph", "gates", "leaves", "edges", "outputs", "JSON MB", "ids MiB", "plan MiB", "json+gc", "orjson+gc",
-         "loads()", "load_graph()"],
-        [[g.graph, _pow10(g.gates), str(g.leaves), str(g.edges), str(g.outputs), _num(g.text_mb), _num(g.ids_mib),
-          _num(g.plan_mib), _num(g.json_gc_ns), _num(g.orjson_gc_ns), _num(g.loads_gc_ns), _num(g.load_gc_ns)]
-         for g in report.graphs],
-    ))
+    parts = [
+        "Graph core benchmark",
+        *machine,
+        f"sizes: {', '.join(map(_pow10, sizes))} gates; B: {', '.join(map(str, batches))}; "
+        f"cells (nodes x B) limited to {MAX_CELLS:.0e}; times: least CPU time (user+sys) of several runs",
+        "",
+    ]
+    parts.append(
+        _table(
+            [
+                "graph",
+                "gates",
+                "leaves",
+                "edges",
+                "outputs",
+                "JSON MB",
+                "ids MiB",
+                "plan MiB",
+                "json+gc",
+                "orjson+gc",
+                "loads()",
+                "load_graph()",
+            ],
+            [
+                [
+                    g.graph,
+                    _pow10(g.gates),
+                    str(g.leaves),
+                    str(g.edges),
+                    str(g.outputs),
+                    _num(g.text_mb),
+                    _num(g.ids_mib),
+                    _num(g.plan_mib),
+                    _num(g.json_gc_ns),
+                    _num(g.orjson_gc_ns),
+                    _num(g.loads_gc_ns),
+                    _num(g.load_gc_ns),
+                ]
+                for g in report.graphs
+            ],
+        )
+    )
     parts.append("")
-    header = ["graph", "gates", "B", "json", "orjson", "load", "load/json", "eval", "kern", "python", "speedup",
-              "floor", "eval/floor", "mem MiB", "tm MiB", "ok"]
+    header = [
+        "graph",
+        "gates",
+        "B",
+        "json",
+        "orjson",
+        "load",
+        "load/json",
+        "eval",
+        "kern",
+        "python",
+        "speedup",
+        "floor",
+        "eval/floor",
+        "mem MiB",
+        "tm MiB",
+        "ok",
+    ]
     lines = []
     for r in report.rows:
-        lines.append([r.graph, _pow10(r.gates), f"{r.batch}{'*' if r.over_limit else ''}", _num(r.json_ns),
-                      _num(r.orjson_ns), _num(r.load_ns), _num(r.load_ratio), _num(r.eval_ns), _num(r.kern_ns),
-                      _num(r.py_ns), _num(r.speedup), _num(r.floor_ns), _num(r.floor_ratio), _num(r.mem_mib),
-                      _num(r.tm_mib), r.ok])
+        lines.append(
+            [
+                r.graph,
+                _pow10(r.gates),
+                f"{r.batch}{'*' if r.over_limit else ''}",
+                _num(r.json_ns),
+                _num(r.orjson_ns),
+                _num(r.load_ns),
+                _num(r.load_ratio),
+                _num(r.eval_ns),
+                _num(r.kern_ns),
+                _num(r.py_ns),
+                _num(r.speedup),
+                _num(r.floor_ns),
+                _num(r.floor_ratio),
+                _num(r.mem_mib),
+                _num(r.tm_mib),
+                r.ok,
+            ]
+        )
     parts.append(_table(header, lines, right=set(range(1, len(header) - 1))))
-    parts.append("times in ns per gate (B=1) or per gate x item (B>1); json, orjson, load (collector off) and "
-                 "python on the B=1 row")
+    parts.append(
+        "times in ns per gate (B=1) or per gate x item (B>1); json, orjson, load (collector off) and "
+        "python on the B=1 row"
+    )
     if any(r.over_limit for r in report.rows):
         parts.append(f"* above the {MAX_CELLS:.0e}-cell limit: run only for the memory-floor target")
     for s in report.skipped:
         parts.append(f"skipped {s}")
     parts += ["", "targets"]
-    parts.append(_table(["target", "bound", "measured", "verdict"],
-                        [[t.what, t.bound, _num(t.measured), t.verdict] for t in report.targets], right={2}))
+    parts.append(
+        _table(
+            ["target", "bound", "measured", "verdict"],
+            [[t.what, t.bound, _num(t.measured), t.verdict] for t in report.targets],
+            right={2},
+        )
+    )
     missed = sum(t.passed is False for t in report.targets)
     unmeasured = sum(t.passed is None for t in report.targets)
     parts.append(f"{missed} missed, {unmeasured} not measured in this run; total {elapsed:.0f} s")

@@ -43,6 +43,7 @@ What is measured, each beside a baseline measured in the same run:
 The command exits 0 whether the targets are met or not (a benchmark, not a test); a missed target
 prints MISS in the final block. It exits 1 only when the stack fails (logs are then printed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,19 +63,22 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
 import redis
 import requests
 from celery import Celery
-from tests.benchmarks.report import commit, version  # noqa: E402
-from tests.benchmarks.report import num as _num, table as _table  # noqa: E402
+
+from tests.benchmarks.report import commit, version
+from tests.benchmarks.report import num as _num
+from tests.benchmarks.report import table as _table
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_BASE = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
@@ -83,12 +87,20 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1
 PG_DATABASE = "gategraph_bench"
 SEED = 20261126
 TERMINAL = ("succeeded", "failed", "canceled")
-CS231N = json.loads((ROOT.parent / "shared" / "examples" / "cs231n.json").read_text()) if (
-    ROOT.parent / "shared" / "examples" / "cs231n.json").exists() else {
-    "graph": {"name": "cs231n-circuit", "inputs": ["x", "y", "z"],
-              "gates": [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}],
-              "outputs": ["f"]},
-    "inputs": {"x": -2, "y": 5, "z": -4}, "expected": {"outputs": {"f": -12.0}}}
+CS231N = (
+    json.loads((ROOT.parent / "shared" / "examples" / "cs231n.json").read_text())
+    if (ROOT.parent / "shared" / "examples" / "cs231n.json").exists()
+    else {
+        "graph": {
+            "name": "cs231n-circuit",
+            "inputs": ["x", "y", "z"],
+            "gates": [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}],
+            "outputs": ["f"],
+        },
+        "inputs": {"x": -2, "y": 5, "z": -4},
+        "expected": {"outputs": {"f": -12.0}},
+    }
+)
 
 # Targets (ratios against the baselines of the same run).
 TARGET_SMALL_THROUGHPUT = 0.25  # service jobs/s / empty tasks/s, at least
@@ -101,7 +113,9 @@ TARGET_WHOLE_VS_BASELINES = 5.0  # upload -> last node read / (COPY + json.loads
 # (worker/app.py) where they apply to one task: late acks, prefetch 1, JSON, no result backend.
 
 EMPTY_TASK = "bench.empty"
-empty_app = Celery("bench_empty", broker=os.environ.get("BROKER_URL", f"{REDIS_BASE}/{BROKER_DB}"), set_as_current=False)
+empty_app = Celery(
+    "bench_empty", broker=os.environ.get("BROKER_URL", f"{REDIS_BASE}/{BROKER_DB}"), set_as_current=False
+)
 empty_app.conf.update(
     task_default_queue=os.environ.get("QUEUE", "bench-empty"),
     task_acks_late=True,
@@ -145,11 +159,20 @@ class Stack:
         self.tmp = tmp
         self.children: list[tuple[str, subprocess.Popen, Path, Path | None]] = []
 
-    def start(self, name: str, command: list[str], env: dict[str, str], pid_file: Path | None = None) -> subprocess.Popen:
+    def start(
+        self, name: str, command: list[str], env: dict[str, str], pid_file: Path | None = None
+    ) -> subprocess.Popen:
         log = self.tmp / f"{name}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.children.append((name, process, log, pid_file))
         return process
 
@@ -201,7 +224,7 @@ def _stat_fields(pid: int | str) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+    return text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
 
 
 def _pgid(pid: int) -> int | None:
@@ -239,7 +262,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -284,8 +307,12 @@ class CpuMeter:
             snap[name] = {pid: c for pid, _ in _group_members(pgid) if (c := _cpu_seconds(pid)) is not None}
         snap["client"] = {os.getpid(): time.process_time()}
         if self.pg is not None:
-            pids = [r[0] for r in self.pg.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+            pids = [
+                r[0]
+                for r in self.pg.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
             snap["postgres"] = {pid: c for pid in pids if (c := _cpu_seconds(pid)) is not None}
         return snap
 
@@ -294,7 +321,10 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         end = self._snapshot()
-        return {name: sum(c - self._start.get(name, {}).get(pid, 0.0) for pid, c in procs.items()) for name, procs in end.items()}
+        return {
+            name: sum(c - self._start.get(name, {}).get(pid, 0.0) for pid, c in procs.items())
+            for name, procs in end.items()
+        }
 
     def close(self) -> None:
         if self.pg is not None:
@@ -418,8 +448,15 @@ class Bench:
         return s
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "DATABASE_URL": self.database_url, "BROKER_URL": self.broker_url, "QUEUE": self.queue,
-                "GATEGRAPH_HOME": str(self.tmp / "home"), "PYTHONUNBUFFERED": "1", **extra}
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "BROKER_URL": self.broker_url,
+            "QUEUE": self.queue,
+            "GATEGRAPH_HOME": str(self.tmp / "home"),
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
 
     # ----------------------------------------------------------------- setup and teardown
 
@@ -436,10 +473,19 @@ class Bench:
         (self.tmp / "home").mkdir(exist_ok=True)
         self.say(f"database {self.database_url}; broker {self.broker_url}; queue {self.queue}")
         gategraph = [sys.executable, "-m", "service.cli"]
-        run = subprocess.run([*gategraph, "db", "upgrade"], env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [*gategraph, "db", "upgrade"], env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         if run.returncode:
             raise StackError(f"gategraph db upgrade failed:\n{run.stdout}{run.stderr}")
-        run = subprocess.run([*gategraph, "keys", "create", "bench"], env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [*gategraph, "keys", "create", "bench"],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if run.returncode:
             raise StackError(f"gategraph keys create failed:\n{run.stdout}{run.stderr}")
         self.key = run.stdout.strip().splitlines()[-1]
@@ -447,14 +493,67 @@ class Bench:
         port = self.args.port or free_port()
         self.base = f"http://127.0.0.1:{port}"
         python = sys.executable
-        self.stack.start("api", [python, "-m", "gunicorn", "service.wsgi:app", "--worker-class", "gthread", "--workers", "2",
-                                 "--threads", "8", "--bind", f"127.0.0.1:{port}", "--pid", str(self.tmp / "gunicorn.pid")],
-                         self.env(), pid_file=self.tmp / "gunicorn.pid")
-        self.stack.start("worker", [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--concurrency", "2", "-Q", self.queue,
-                                    "--loglevel", "WARNING", "-n", f"bench-service-{self.run_id}@%h"], self.env())
-        self.stack.start("empty-worker", [python, "-m", "celery", "-A", "tests.benchmarks.bench_service:empty_app", "worker",
-                                          "--concurrency", "2", "-Q", self.empty_queue, "--loglevel", "WARNING",
-                                          "-n", f"bench-empty-{self.run_id}@%h"], self.env(QUEUE=self.empty_queue))
+        self.stack.start(
+            "api",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "service.wsgi:app",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                "2",
+                "--threads",
+                "8",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--pid",
+                str(self.tmp / "gunicorn.pid"),
+            ],
+            self.env(),
+            pid_file=self.tmp / "gunicorn.pid",
+        )
+        self.stack.start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--concurrency",
+                "2",
+                "-Q",
+                self.queue,
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"bench-service-{self.run_id}@%h",
+            ],
+            self.env(),
+        )
+        self.stack.start(
+            "empty-worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "tests.benchmarks.bench_service:empty_app",
+                "worker",
+                "--concurrency",
+                "2",
+                "-Q",
+                self.empty_queue,
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"bench-empty-{self.run_id}@%h",
+            ],
+            self.env(QUEUE=self.empty_queue),
+        )
         empty_app.conf.update(broker_url=self.broker_url, task_default_queue=self.empty_queue)
         self._wait_api()
         self.say("API ready; waiting for the workers")
@@ -590,8 +689,10 @@ class Bench:
         if errors:
             raise StackError(f"{what}: {len(errors)} client(s) failed; first: {errors[0]!r}")
         result = Round(what, len(latencies), wall, latencies, cpu)
-        self.say(f"{what}: {result.n} in {wall:.2f} s = {result.rate:.1f}/s, p50 {result.pct(50) * 1e3:.1f} ms, "
-                 f"p99 {result.pct(99) * 1e3:.1f} ms")
+        self.say(
+            f"{what}: {result.n} in {wall:.2f} s = {result.rate:.1f}/s, p50 {result.pct(50) * 1e3:.1f} ms, "
+            f"p99 {result.pct(99) * 1e3:.1f} ms"
+        )
         return result
 
     # ----------------------------------------------------------------- the big graph
@@ -627,7 +728,7 @@ class Bench:
         big.nonfinite = int((~np.isfinite(expected.values)).sum() + (~np.isfinite(expected.grads)).sum())
         text_str = text.decode()
         big.json_loads = best_of(self.repeats, lambda: json.loads(text_str))
-        del text_str
+        text_str = None  # freed now: the timed lambdas that read it have run
         self.say(f"json.loads of the definition ({big.text_mb:.1f} MB): {big.json_loads:.2f} s")
 
         # the service, stage by stage
@@ -663,9 +764,12 @@ class Bench:
                 raise StackError(f"the big job {job['status']}: {job.get('error')}")
             wall_now = time.time()
             created, started, finished = (_ts(job[k]) for k in ("created_at", "started_at", "finished_at"))
-            big.server = {"queued (started_at - created_at)": started - created,
-                          "started_at -> finished_at (finished_at is stamped as the results are written, before the commit)": finished - started,
-                          "finished_at -> succeeded seen by the client": wall_now - finished}
+            big.server = {
+                "queued (started_at - created_at)": started - created,
+                # finished_at is stamped as the results are written, before the commit
+                "started_at -> finished_at": finished - started,
+                "finished_at -> succeeded seen by the client": wall_now - finished,
+            }
             self.say(f"job: {big.job:.2f} s (submit answered after {big.submit:.2f} s)")
             outputs_json = orjson.dumps(job["outputs"]).decode()  # what the worker stores with the results
             t0 = time.perf_counter()
@@ -711,16 +815,27 @@ class Bench:
         self.say(f"read back {big.nodes_read:,} nodes in {big.pages} pages: {big.read:.2f} s")
         if big.nodes_read != plan.n_nodes:
             raise StackError(f"read {big.nodes_read} nodes, the graph has {plan.n_nodes}")
-        big.mismatches = int((np.array(read_ids, dtype=object) != np.array(names, dtype=object)).sum()
-                             + (~_same(values, expected.values[:, 0])).sum() + (~_same(grads, expected.grads[:, 0])).sum())
+        big.mismatches = int(
+            (np.array(read_ids, dtype=object) != np.array(names, dtype=object)).sum()
+            + (~_same(values, expected.values[:, 0])).sum()
+            + (~_same(grads, expected.grads[:, 0])).sum()
+        )
         del read_ids, values, grads
 
         # json.dumps of 10^6 result items, the storage baselines and the in-process results write
         kinds = ["input"] * plan.n_inputs + ["constant"] * plan.n_constants
-        items = [{"id": i, "kind": kd, "value": v, "grad": g} for i, kd, v, g in
-                 zip(names, kinds + ["gate"] * plan.n_gates, expected.values[:, 0].tolist(), expected.grads[:, 0].tolist())]
+        items = [
+            {"id": i, "kind": kd, "value": v, "grad": g}
+            for i, kd, v, g in zip(
+                names,
+                kinds + ["gate"] * plan.n_gates,
+                expected.values[:, 0].tolist(),
+                expected.grads[:, 0].tolist(),
+                strict=True,
+            )
+        ]
         big.json_dumps = best_of(self.repeats, lambda: json.dumps(items))
-        del items
+        items = None  # freed now: the timed lambdas that read it have run
         self.say(f"json.dumps of {plan.n_nodes:,} items: {big.json_dumps:.2f} s")
         big.blobs = self.blob_sizes(job["id"])
         self.storage(graph_id, expected.values, expected.grads, outputs_json)
@@ -729,7 +844,7 @@ class Bench:
         """The worker's own stage timings of a job, from its JSON log line "job succeeded" (empty if absent)."""
         log = next((log for name, _, log, _ in self.stack.children if name == "worker"), None)
         for _ in range(20):  # the line may trail the commit by a moment
-            for line in (log.read_text(errors="replace").splitlines() if log else []):
+            for line in log.read_text(errors="replace").splitlines() if log else []:
                 if job_id in line and '"stages"' in line:
                     try:
                         record = orjson.loads(line)
@@ -748,9 +863,13 @@ class Bench:
 
         size = "pg_column_size" if self.database == "postgresql" else "length"
         with get_engine(self.database_url).connect() as connection:
-            row = connection.execute(sql(
-                f"SELECT {size}(j.inputs), {size}(j.outputs), {size}(g.plan) FROM jobs j JOIN graphs g ON g.id = j.graph_id "
-                "WHERE j.id = :id"), {"id": job_id}).one()
+            row = connection.execute(
+                sql(
+                    f"SELECT {size}(j.inputs), {size}(j.output_values), {size}(g.plan) "
+                    "FROM jobs j JOIN graphs g ON g.id = j.graph_id WHERE j.id = :id"
+                ),
+                {"id": job_id},
+            ).one()
         return {"jobs.inputs": row[0] / 1e6, "jobs.outputs": row[1] / 1e6, "graphs.plan": row[2] / 1e6}
 
     def storage(self, graph_id: str, values: np.ndarray, grads: np.ndarray, outputs_json: str) -> None:
@@ -767,8 +886,20 @@ class Bench:
             with sessions() as session:
                 tenant = session.get(Graph, graph_id).tenant_id
                 now = utcnow()
-                job = Job(id=str(uuid.uuid4()), tenant_id=tenant, graph_id=graph_id, status=RUNNING, batch_size=1, batched=False,
-                          check_gradients=False, inputs=b"", attempts=1, created_at=now, started_at=now, heartbeat_at=now)
+                job = Job(
+                    id=str(uuid.uuid4()),
+                    tenant_id=tenant,
+                    graph_id=graph_id,
+                    status=RUNNING,
+                    batch_size=1,
+                    batched=False,
+                    check_gradients=False,
+                    inputs=b"",
+                    attempts=1,
+                    created_at=now,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
                 session.add(job)
                 session.commit()
                 made.append(job.id)
@@ -810,13 +941,27 @@ class Bench:
         out = []
         if self.service_rounds and self.empty_rounds:
             ratio = self.best(self.service_rounds).rate / self.best(self.empty_rounds).rate
-            out.append(Target("small jobs/s / empty tasks/s", f">= {TARGET_SMALL_THROUGHPUT}", ratio, ratio >= TARGET_SMALL_THROUGHPUT))
+            out.append(
+                Target(
+                    "small jobs/s / empty tasks/s",
+                    f">= {TARGET_SMALL_THROUGHPUT}",
+                    ratio,
+                    ratio >= TARGET_SMALL_THROUGHPUT,
+                )
+            )
         big = self.big
         label = f"{'COPY' if self.database == 'postgresql' else 'executemany'}"
         for what, bound, value in (
-            (f"results write (succeed) / {label} of {_pow10(self.gates)} rows", TARGET_STORE_VS_COPY, big.store / big.copy),
-            ("whole job / (store baseline + json.loads + json.dumps)", TARGET_WHOLE_VS_BASELINES,
-             big.whole / (big.copy + big.json_loads + big.json_dumps)),
+            (
+                f"results write (succeed) / {label} of {_pow10(self.gates)} rows",
+                TARGET_STORE_VS_COPY,
+                big.store / big.copy,
+            ),
+            (
+                "whole job / (store baseline + json.loads + json.dumps)",
+                TARGET_WHOLE_VS_BASELINES,
+                big.whole / (big.copy + big.json_loads + big.json_dumps),
+            ),
         ):
             ok = None if math.isnan(value) else value <= bound
             out.append(Target(what, f"<= {bound}", None if math.isnan(value) else value, ok))
@@ -824,83 +969,174 @@ class Bench:
 
     def render(self) -> str:
         big = self.big
-        parts = [f"Service benchmark ({'quick' if self.quick else 'full'} run, database: {self.database})", *machine_lines(),
-                 f"date: {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-                 "stack: gunicorn gthread 2 workers x 8 threads; Celery worker --concurrency 2 (prefork); "
-                 f"Redis {self.broker_url}; {self.clients} client threads", ""]
+        parts = [
+            f"Service benchmark ({'quick' if self.quick else 'full'} run, database: {self.database})",
+            *machine_lines(),
+            f"date: {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+            "stack: gunicorn gthread 2 workers x 8 threads; Celery worker --concurrency 2 (prefork); "
+            f"Redis {self.broker_url}; {self.clients} client threads",
+            "",
+        ]
         if self.service_rounds:
             e, sv = self.best(self.empty_rounds), self.best(self.service_rounds)
             parts.append("Small jobs (worked example) vs an empty Celery task; every round:")
             pg = ["postgres"] if self.database == "postgresql" else []
             lines = []
-            for r in (r for pair in zip(self.empty_rounds, self.service_rounds) for r in pair):
+            for r in (r for pair in zip(self.empty_rounds, self.service_rounds, strict=False) for r in pair):
                 service = r.what.startswith("service")
-                lines.append([r.what, str(r.n), _num(r.wall), _num(r.rate), _num(r.pct(50) * 1e3), _num(r.pct(99) * 1e3),
-                              _num(r.cpu_ms("api", "worker", *pg) if service else r.cpu_ms("empty-worker")),
-                              _num(r.cpu_ms("api")) if service else "", _num(r.cpu_ms("worker" if service else "empty-worker")),
-                              *([_num(r.cpu_ms("postgres")) if service else ""] if pg else []), _num(r.cpu_ms("client"))])
-            parts.append(_table(["round", "jobs", "seconds", "per s", "p50 ms", "p99 ms", "CPU ms/job: server", "(api",
-                                 "worker", *(["postgres"] if pg else []), "client)"], lines))
-            parts.append("CPU ms/job: CPU time of the processes during the round / jobs (server: the API's gunicorn group, "
-                         "the Celery worker's group" + (", the PostgreSQL backends of the benchmark database" if pg else "")
-                         + "; Redis, shared with other users, is not counted); on 2 cores, 2000 / server+client CPU ms "
-                         "bounds the jobs/s")
-            parts.append(f"best rounds: service {sv.rate:.1f} jobs/s vs empty task {e.rate:.1f} tasks/s -> "
-                         f"throughput ratio {sv.rate / e.rate:.3f} (target >= {TARGET_SMALL_THROUGHPUT}); "
-                         f"latency ratio p50 {sv.pct(50) / e.pct(50):.1f}x, p99 {sv.pct(99) / e.pct(99):.1f}x")
-            parts.append("(service: POST /v1/graphs/{id}/jobs -> GET ?wait=5 until succeeded; empty task: send_task -> "
-                         "BLPOP on the key its RPUSH fills; no result backend)")
+                lines.append(
+                    [
+                        r.what,
+                        str(r.n),
+                        _num(r.wall),
+                        _num(r.rate),
+                        _num(r.pct(50) * 1e3),
+                        _num(r.pct(99) * 1e3),
+                        _num(r.cpu_ms("api", "worker", *pg) if service else r.cpu_ms("empty-worker")),
+                        _num(r.cpu_ms("api")) if service else "",
+                        _num(r.cpu_ms("worker" if service else "empty-worker")),
+                        *([_num(r.cpu_ms("postgres")) if service else ""] if pg else []),
+                        _num(r.cpu_ms("client")),
+                    ]
+                )
+            parts.append(
+                _table(
+                    [
+                        "round",
+                        "jobs",
+                        "seconds",
+                        "per s",
+                        "p50 ms",
+                        "p99 ms",
+                        "CPU ms/job: server",
+                        "(api",
+                        "worker",
+                        *(["postgres"] if pg else []),
+                        "client)",
+                    ],
+                    lines,
+                )
+            )
+            parts.append(
+                "CPU ms/job: CPU time of the processes during the round / jobs (server: the API's gunicorn group, "
+                "the Celery worker's group"
+                + (", the PostgreSQL backends of the benchmark database" if pg else "")
+                + "; Redis, shared with other users, is not counted); on 2 cores, 2000 / server+client CPU ms "
+                "bounds the jobs/s"
+            )
+            parts.append(
+                f"best rounds: service {sv.rate:.1f} jobs/s vs empty task {e.rate:.1f} tasks/s -> "
+                f"throughput ratio {sv.rate / e.rate:.3f} (target >= {TARGET_SMALL_THROUGHPUT}); "
+                f"latency ratio p50 {sv.pct(50) / e.pct(50):.1f}x, p99 {sv.pct(99) / e.pct(99):.1f}x"
+            )
+            parts.append(
+                "(service: POST /v1/graphs/{id}/jobs -> GET ?wait=5 until succeeded; empty task: send_task -> "
+                "BLPOP on the key its RPUSH fills; no result backend)"
+            )
             parts.append("")
         if not math.isnan(big.whole):
-            parts.append(f"One big graph: {big.gates:,} binary gates (wide random DAG), {big.inputs:,} inputs, "
-                         f"{big.outputs:,} outputs (the default: every unread gate); definition {big.text_mb:.1f} MB, "
-                         f"job request {big.jobs_body_mb:.1f} MB; non-finite values+grads: {big.nonfinite}")
-            parts.append(_table(
-                ["stage (client-side)", "seconds"],
-                [["upload + validation (POST /v1/graphs -> 201)", _num(big.upload)],
-                 ["job (POST jobs -> GET ?wait=30 answers succeeded)", _num(big.job)],
-                 [f"read every node back ({big.pages} pages of <= 10,000, orjson parse)", _num(big.read)],
-                 ["whole job: upload -> last node read (wall)", _num(big.whole)]]))
-            parts.append("the job as the client saw it (seconds after POST jobs): " + "; ".join(f"{w} at {_num(t)}" for w, t in big.stages))
+            parts.append(
+                f"One big graph: {big.gates:,} binary gates (wide random DAG), {big.inputs:,} inputs, "
+                f"{big.outputs:,} outputs (the default: every unread gate); definition {big.text_mb:.1f} MB, "
+                f"job request {big.jobs_body_mb:.1f} MB; non-finite values+grads: {big.nonfinite}"
+            )
+            parts.append(
+                _table(
+                    ["stage (client-side)", "seconds"],
+                    [
+                        ["upload + validation (POST /v1/graphs -> 201)", _num(big.upload)],
+                        ["job (POST jobs -> GET ?wait=30 answers succeeded)", _num(big.job)],
+                        [f"read every node back ({big.pages} pages of <= 10,000, orjson parse)", _num(big.read)],
+                        ["whole job: upload -> last node read (wall)", _num(big.whole)],
+                    ],
+                )
+            )
+            parts.append(
+                "the job as the client saw it (seconds after POST jobs): "
+                + "; ".join(f"{w} at {_num(t)}" for w, t in big.stages)
+            )
             if big.worker_stages:
-                parts.append("the worker's own stage timings (its JSON log line \"job succeeded\"): " + ", ".join(
-                    f"{k} {_num(v)} s" for k, v in big.worker_stages.items()) + f"; sum {_num(sum(big.worker_stages.values()))} s")
+                parts.append(
+                    'the worker\'s own stage timings (its JSON log line "job succeeded"): '
+                    + ", ".join(f"{k} {_num(v)} s" for k, v in big.worker_stages.items())
+                    + f"; sum {_num(sum(big.worker_stages.values()))} s"
+                )
             else:
-                parts.append("the worker's log has no stage timings for this job (LOG_LEVEL above INFO, or an older service)")
+                parts.append(
+                    "the worker's log has no stage timings for this job (LOG_LEVEL above INFO, or an older service)"
+                )
             parts.append("from the job's timestamps: " + "; ".join(f"{k} {_num(v)} s" for k, v in big.server.items()))
-            parts.append(f"one GET /v1/jobs/{{id}} of the succeeded job: {_num(big.get_job)} s ({big.get_job_mb:.1f} MB answer); "
-                         "stored in the rows that job and node requests load: " + ", ".join(f"{k} {v:.2f} MB" for k, v in big.blobs.items()))
-            parts.append(f"pages: first {_num(big.first_page * 1e3)} ms, median {_num(big.page_p50 * 1e3)} ms, "
-                         f"slowest {_num(big.page_max * 1e3)} ms; nodes read {big.nodes_read:,}, "
-                         f"mismatches vs an in-process evaluation: {big.mismatches}")
-            parts.append("peak RSS during the big graph (whole process group / largest process): " + "; ".join(
-                f"{name} {s / 2**20:,.0f} / {o / 2**20:,.0f} MiB" for name, (s, o) in big.rss.items())
-                + f"; this client {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+            parts.append(
+                f"one GET /v1/jobs/{{id}} of the succeeded job: {_num(big.get_job)} s "
+                f"({big.get_job_mb:.1f} MB answer); "
+                "stored in the rows that job and node requests load: "
+                + ", ".join(f"{k} {v:.2f} MB" for k, v in big.blobs.items())
+            )
+            parts.append(
+                f"pages: first {_num(big.first_page * 1e3)} ms, median {_num(big.page_p50 * 1e3)} ms, "
+                f"slowest {_num(big.page_max * 1e3)} ms; nodes read {big.nodes_read:,}, "
+                f"mismatches vs an in-process evaluation: {big.mismatches}"
+            )
+            parts.append(
+                "peak RSS during the big graph (whole process group / largest process): "
+                + "; ".join(f"{name} {s / 2**20:,.0f} / {o / 2**20:,.0f} MiB" for name, (s, o) in big.rss.items())
+                + f"; this client {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
+            )
             parts.append("")
-            store_label = ("PostgreSQL binary COPY into a temp table" if self.database == "postgresql"
-                           else "SQLite executemany into a table (WAL, synchronous=NORMAL)")
-            lines = [[f"{store_label}, {_pow10(self.gates)} (job, node, value, grad) rows", _num(big.copy),
-                      " ".join(_num(t) for t in big.copy_runs)]]
+            store_label = (
+                "PostgreSQL binary COPY into a temp table"
+                if self.database == "postgresql"
+                else "SQLite executemany into a table (WAL, synchronous=NORMAL)"
+            )
+            lines = [
+                [
+                    f"{store_label}, {_pow10(self.gates)} (job, node, value, grad) rows",
+                    _num(big.copy),
+                    " ".join(_num(t) for t in big.copy_runs),
+                ]
+            ]
             if not math.isnan(big.copy_logged):
                 lines.append(["  (for reference: the same COPY into a logged table)", _num(big.copy_logged), ""])
-            lines += [["json.loads of the definition text (stdlib)", _num(big.json_loads), ""],
-                      [f"json.dumps of {_pow10(self.gates)} node items (stdlib)", _num(big.json_dumps), ""],
-                      ["sum of the three baselines", _num(big.copy + big.json_loads + big.json_dumps), ""],
-                      ["service.storage.job_rows.succeed in-process (results + the job's outputs JSON, commit)", _num(big.store),
-                       " ".join(_num(t) for t in big.store_runs)],
-                      ["  (the same with an empty outputs object: the result chunks alone)", _num(big.store_results_only), ""],
-                      ["(in-process load_graph of the definition / evaluate, for reference)",
-                       f"{_num(big.local_load)} / {_num(big.local_eval)}", ""]]
+            lines += [
+                ["json.loads of the definition text (stdlib)", _num(big.json_loads), ""],
+                [f"json.dumps of {_pow10(self.gates)} node items (stdlib)", _num(big.json_dumps), ""],
+                ["sum of the three baselines", _num(big.copy + big.json_loads + big.json_dumps), ""],
+                [
+                    "service.storage.job_rows.succeed in-process (results + the job's outputs JSON, commit)",
+                    _num(big.store),
+                    " ".join(_num(t) for t in big.store_runs),
+                ],
+                [
+                    "  (the same with an empty outputs object: the result chunks alone)",
+                    _num(big.store_results_only),
+                    "",
+                ],
+                [
+                    "(in-process load_graph of the definition / evaluate, for reference)",
+                    f"{_num(big.local_load)} / {_num(big.local_eval)}",
+                    "",
+                ],
+            ]
             parts.append(_table(["baseline (best of the runs)", "seconds", "runs"], lines, right={1}))
-            parts.append(f"ratios: results write / store baseline {big.store / big.copy:.2f}x (target <= {TARGET_STORE_VS_COPY}); "
-                         f"whole job / sum of baselines {big.whole / (big.copy + big.json_loads + big.json_dumps):.2f}x "
-                         f"(target <= {TARGET_WHOLE_VS_BASELINES})")
+            parts.append(
+                f"ratios: results write / store baseline {big.store / big.copy:.2f}x "
+                f"(target <= {TARGET_STORE_VS_COPY}); "
+                f"whole job / sum of baselines {big.whole / (big.copy + big.json_loads + big.json_dumps):.2f}x "
+                f"(target <= {TARGET_WHOLE_VS_BASELINES})"
+            )
             parts.append("")
         targets = self.targets()
         parts.append("targets")
-        parts.append(_table(["target", "bound", "measured", "verdict"],
-                            [[t.what, t.bound, _num(t.measured), t.verdict] for t in targets], right={2}))
-        parts.append(f"{sum(t.passed is False for t in targets)} missed; total {time.perf_counter() - self.started:.0f} s")
+        parts.append(
+            _table(
+                ["target", "bound", "measured", "verdict"],
+                [[t.what, t.bound, _num(t.measured), t.verdict] for t in targets],
+                right={2},
+            )
+        )
+        parts.append(
+            f"{sum(t.passed is False for t in targets)} missed; total {time.perf_counter() - self.started:.0f} s"
+        )
         return "\n".join(parts)
 
 
@@ -932,10 +1168,12 @@ def make_big_graph(n_gates: int, seed: int = SEED) -> tuple[dict[str, Any], dict
     first = (rng.random(n_gates) * before).astype(np.int64)
     second = np.where(is_mul, rng.integers(0, n_inputs, n_gates), (rng.random(n_gates) * before).astype(np.int64))
     names = [f"x{i}" for i in range(n_inputs)] + [f"g{i}" for i in range(n_gates)]
-    gates = [{"id": names[n_inputs + g], "op": "mul" if m else "add", "inputs": [names[a], names[b]]}
-             for g, (m, a, b) in enumerate(zip(is_mul.tolist(), first.tolist(), second.tolist()))]
+    gates = [
+        {"id": names[n_inputs + g], "op": "mul" if m else "add", "inputs": [names[a], names[b]]}
+        for g, (m, a, b) in enumerate(zip(is_mul.tolist(), first.tolist(), second.tolist(), strict=True))
+    ]
     definition = {"name": f"bench wide binary {n_gates}", "inputs": names[:n_inputs], "gates": gates}
-    inputs = dict(zip(names[:n_inputs], rng.uniform(0.9, 1.1, n_inputs).tolist()))
+    inputs = dict(zip(names[:n_inputs], rng.uniform(0.9, 1.1, n_inputs).tolist(), strict=True))
     return definition, {"inputs": inputs}
 
 
@@ -958,14 +1196,29 @@ class PgCopy:
         self.conn.commit()
         gc.collect()
         t0 = time.perf_counter()
-        rows = np.empty(values.size, dtype=[("n", ">i2"), ("l1", ">i4"), ("job", "V16"), ("l2", ">i4"), ("node", ">i8"),
-                                             ("l3", ">i4"), ("value", ">f8"), ("l4", ">i4"), ("grad", ">f8")])
+        rows = np.empty(
+            values.size,
+            dtype=[
+                ("n", ">i2"),
+                ("l1", ">i4"),
+                ("job", "V16"),
+                ("l2", ">i4"),
+                ("node", ">i8"),
+                ("l3", ">i4"),
+                ("value", ">f8"),
+                ("l4", ">i4"),
+                ("grad", ">f8"),
+            ],
+        )
         rows["n"], rows["l1"], rows["l2"], rows["l3"], rows["l4"] = 4, 16, 8, 8, 8
         rows["job"] = np.frombuffer(uuid.uuid4().bytes, dtype="V16")[0]
         rows["node"] = np.arange(values.size)
         rows["value"], rows["grad"] = values, grads
         payload = memoryview(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff")
-        with self.conn.cursor() as cur, cur.copy(f"COPY {table} (job, node, value, grad) FROM STDIN (FORMAT BINARY)") as copy:
+        with (
+            self.conn.cursor() as cur,
+            cur.copy(f"COPY {table} (job, node, value, grad) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             for s in range(0, len(payload), 1 << 22):
                 copy.write(payload[s : s + (1 << 22)])
         self.conn.commit()
@@ -1000,8 +1253,10 @@ class SqliteInsert:
         gc.collect()
         t0 = time.perf_counter()
         job = str(uuid.uuid4())
-        self.conn.executemany("INSERT INTO bench_rows VALUES (?, ?, ?, ?)",
-                              zip(repeat(job), range(values.size), values.tolist(), grads.tolist()))
+        self.conn.executemany(
+            "INSERT INTO bench_rows VALUES (?, ?, ?, ?)",
+            zip(repeat(job), range(values.size), values.tolist(), grads.tolist()),
+        )
         self.conn.commit()
         return time.perf_counter() - t0
 
@@ -1017,37 +1272,41 @@ def _pow10(n: int) -> str:
     return f"10^{e}" if 10**e == n else f"{n:,}"
 
 
-
-
-
-
 def machine_lines() -> list[str]:
     cpu = platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = ", ".join(f"{p} {version(p)}" for p in ("flask", "gunicorn", "celery", "sqlalchemy", "psycopg", "redis"))
-    return [f"machine: {cpu}, {cores} cores; {platform.system()} {platform.release()}; python {platform.python_version()}",
-            versions, f"commit: {commit('service', 'worker', 'migrations')}"]
-
-
-
-
+    return [
+        f"machine: {cpu}, {cores} cores; {platform.system()} {platform.release()}; python {platform.python_version()}",
+        versions,
+        f"commit: {commit('service', 'worker', 'migrations')}",
+    ]
 
 
 # --------------------------------------------------------------------------- command line
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.bench_service", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.bench_service", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="a 10^4-gate graph and fewer small jobs (< 60 s)")
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads for the small jobs (default 8)")
+    parser.add_argument(
+        "--clients", type=int, default=8, help="concurrent client threads for the small jobs (default 8)"
+    )
     parser.add_argument("--jobs", type=int, default=None, help="small jobs per client per round (default 50, quick 15)")
-    parser.add_argument("--gates", type=lambda t: int(float(t)), default=None, help="gates of the big graph (default 1e6, quick 1e4)")
+    parser.add_argument(
+        "--gates", type=lambda t: int(float(t)), default=None, help="gates of the big graph (default 1e6, quick 1e4)"
+    )
     parser.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and the PostgreSQL database")
     return parser.parse_args(argv)

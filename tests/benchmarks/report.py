@@ -1,4 +1,5 @@
 """Formatting shared by the benchmarks: numbers to a few significant digits, plain-text tables."""
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ def table(header: list[str], lines: list[list[str]], right: set[int] | None = No
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
 
     def fmt(cells: list[str]) -> str:
-        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
         return "  ".join(padded).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -44,10 +45,12 @@ def version(package: str) -> str:
 def commit(*paths: str) -> str:
     """The checked-out commit, and whether ``paths`` have uncommitted changes."""
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", *paths],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", *paths], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{head or 'unknown'} ({'/'.join(paths)} {'has uncommitted changes' if dirty else 'as committed'})"

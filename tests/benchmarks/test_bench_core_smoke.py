@@ -2,6 +2,7 @@
 
 No wall-clock assertions: timings on a shared machine are not test material.
 """
+
 import io
 
 import numpy as np
@@ -41,19 +42,21 @@ def test_smallest_run_prints_the_table_and_agrees_with_the_python_baseline():
 
 
 def test_python_baseline_matches_hand_derived_gradients():
-    plan = bench_core.load_graph({
-        "inputs": ["x", "y", "z"],
-        "constants": {"k": 2.0},
-        "gates": [
-            {"id": "s", "op": "add", "inputs": ["x", "y", "x"]},
-            {"id": "p", "op": "mul", "inputs": ["s", "z", "k"]},
-            {"id": "q", "op": "mul", "inputs": ["x", "x"]},
-        ],
-    })
+    plan = bench_core.load_graph(
+        {
+            "inputs": ["x", "y", "z"],
+            "constants": {"k": 2.0},
+            "gates": [
+                {"id": "s", "op": "add", "inputs": ["x", "y", "x"]},
+                {"id": "p", "op": "mul", "inputs": ["s", "z", "k"]},
+                {"id": "q", "op": "mul", "inputs": ["x", "x"]},
+            ],
+        }
+    )
     values, grads = bench_core.python_forward_backward(plan, [1.0, 2.0, 3.0])
     ids = plan.ids
-    v = dict(zip(ids, values))
-    g = dict(zip(ids, grads))
+    v = dict(zip(ids, values, strict=True))
+    g = dict(zip(ids, grads, strict=True))
     assert v["s"] == 4 and v["p"] == 24 and v["q"] == 1
     # L = p + q = (2x + y) * z * k + x^2
     assert g["x"] == 2 * 3 * 2 + 2 * 1 and g["y"] == 3 * 2 and g["z"] == 4 * 2 and g["k"] == 4 * 3

@@ -1,4 +1,5 @@
 """The client's retry policy, against a real HTTP server that is briefly unavailable."""
+
 import threading
 
 import pytest
@@ -17,7 +18,12 @@ def flaky():
     def app(request):
         seen.append((request.method, request.path, request.headers.get("Idempotency-Key")))
         if len(seen) <= 2:
-            return Response('{"title": "busy", "detail": "later"}', 503, {"Retry-After": "0"}, content_type="application/problem+json")
+            return Response(
+                '{"title": "busy", "detail": "later"}',
+                503,
+                {"Retry-After": "0"},
+                content_type="application/problem+json",
+            )
         return Response('{"id": "j1", "status": "queued"}', 202, content_type="application/json")
 
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -4,6 +4,7 @@
 is missing) validates the file and prints it resolved; the tests read that output. No
 engine is needed, so this runs on the project's machines and in CI.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ APT_LOCK = ["-o", "DPkg::Lock::Timeout=300"]
 
 
 def _apt(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["apt-get", *APT_LOCK, *args], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **APT_ENV}, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["apt-get", *APT_LOCK, *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **APT_ENV},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +52,10 @@ def docker_compose() -> str:
         update = _apt("update")
         attempt = _apt("install", "-y", "--no-install-recommends", "docker-compose")
         if attempt.returncode != 0:
-            pytest.fail("could not install docker-compose with apt-get:\n"
-                        f"apt-get update: {update.stderr[-1500:]}\napt-get install: {attempt.stderr[-1500:]}")
+            pytest.fail(
+                "could not install docker-compose with apt-get:\n"
+                f"apt-get update: {update.stderr[-1500:]}\napt-get install: {attempt.stderr[-1500:]}"
+            )
     found = shutil.which("docker-compose")
     if not found:
         pytest.fail("apt-get installed docker-compose but it is not on PATH")
@@ -59,10 +68,20 @@ def _run(docker_compose: str, tmp_path: Path, env: dict[str, str], *args: str) -
     empty_env_file = tmp_path / "empty.env"
     empty_env_file.write_text("")
     base = {k: v for k, v in os.environ.items() if k not in FILE_VARIABLES and not k.startswith("COMPOSE_")}
-    command = [docker_compose, "--env-file", str(empty_env_file), "--project-directory", str(ROOT),
-               "-f", str(COMPOSE_FILE), "config", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, env={**base, **env},
-                          stdin=subprocess.DEVNULL, cwd=ROOT)
+    command = [
+        docker_compose,
+        "--env-file",
+        str(empty_env_file),
+        "--project-directory",
+        str(ROOT),
+        "-f",
+        str(COMPOSE_FILE),
+        "config",
+        *args,
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**base, **env}, stdin=subprocess.DEVNULL, cwd=ROOT
+    )
 
 
 def _parse(docker_compose: str, tmp_path: Path, output: str) -> dict:
@@ -78,8 +97,9 @@ def _parse(docker_compose: str, tmp_path: Path, output: str) -> dict:
     if first_line.startswith("#!") and "python" in first_line:
         interpreter = first_line[2:].split()
         to_json = "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"
-        converted = subprocess.run([*interpreter, "-c", to_json], input=output, capture_output=True, text=True,
-                                   timeout=60, check=True)
+        converted = subprocess.run(
+            [*interpreter, "-c", to_json], input=output, capture_output=True, text=True, timeout=60, check=True
+        )
         return json.loads(converted.stdout)
     result = _run(docker_compose, tmp_path, SECRETS, "--format", "json")
     assert result.returncode == 0, result.stderr

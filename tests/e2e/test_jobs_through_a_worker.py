@@ -1,4 +1,5 @@
 """Jobs submitted through the API and run by a real Celery worker process, on both stacks."""
+
 from __future__ import annotations
 
 import random
@@ -39,7 +40,11 @@ def test_worked_example(api, start_worker, example):
     assert done["status"] == "succeeded" and done["outputs"] == example["expected"]["outputs"]
     nodes = all_nodes(api, job["id"])
     for nid, want in example["expected"]["nodes"].items():
-        assert (nodes[nid]["kind"], nodes[nid]["value"], nodes[nid]["grad"]) == (want["kind"], want["value"], want["grad"])
+        assert (nodes[nid]["kind"], nodes[nid]["value"], nodes[nid]["grad"]) == (
+            want["kind"],
+            want["value"],
+            want["grad"],
+        )
 
 
 def layered_graph(seed: int) -> dict:
@@ -50,7 +55,9 @@ def layered_graph(seed: int) -> dict:
         made = []
         for i in range(width):
             gid = f"l{depth}g{i}"
-            gates.append({"id": gid, "op": rng.choice(ops), "inputs": [rng.choice(level) for _ in range(rng.choice((2, 3)))]})
+            gates.append(
+                {"id": gid, "op": rng.choice(ops), "inputs": [rng.choice(level) for _ in range(rng.choice((2, 3)))]}
+            )
             made.append(gid)
         level = made
     return {"inputs": ["a", "b", "c", "d"], "gates": gates}
@@ -90,14 +97,18 @@ def test_large_graph_job(api, start_worker):
     n = 100_000
     gates = [{"id": "g0", "op": "add", "inputs": ["x", "y"]}]
     gates += [{"id": f"g{i}", "op": "add", "inputs": [f"g{i - 1}", "y"]} for i in range(1, n)]
-    job = api.post("/v1/jobs", json={"graph": {"inputs": ["x", "y"], "gates": gates}, "inputs": {"x": 1, "y": 2}}).get_json()
+    job = api.post(
+        "/v1/jobs", json={"graph": {"inputs": ["x", "y"], "gates": gates}, "inputs": {"x": 1, "y": 2}}
+    ).get_json()
     done = wait_for(api, job["id"], 120)
     assert done["status"] == "succeeded" and done["outputs"] == {f"g{n - 1}": 1.0 + 2 * n}
     y = api.get(f"/v1/jobs/{job['id']}/nodes/y").get_json()
     assert y["grad"] == float(n)
 
 
-def test_job_accepted_while_the_broker_was_unreachable_is_sent_by_the_sweeper(settings, make_app, keys, start_worker, example):
+def test_job_accepted_while_the_broker_was_unreachable_is_sent_by_the_sweeper(
+    settings, make_app, keys, start_worker, example
+):
     from dataclasses import replace
 
     cut_off = Client(make_app(replace(settings, broker_url="redis://127.0.0.1:1/0")).test_client(), keys["acme"])
@@ -113,8 +124,12 @@ def test_a_long_job_reports_its_stage_and_progress(api, start_worker):
 
     start_worker()
     n = 300_000
-    gates = [{"id": "g0", "op": "add", "inputs": ["x", "y"]}] + [{"id": f"g{i}", "op": "mul", "inputs": [f"g{i - 1}", "y"]} for i in range(1, n)]
-    job = api.post("/v1/jobs", json={"graph": {"inputs": ["x", "y"], "gates": gates}, "inputs": {"x": 1, "y": 1}}).get_json()
+    gates = [{"id": "g0", "op": "add", "inputs": ["x", "y"]}] + [
+        {"id": f"g{i}", "op": "mul", "inputs": [f"g{i - 1}", "y"]} for i in range(1, n)
+    ]
+    job = api.post(
+        "/v1/jobs", json={"graph": {"inputs": ["x", "y"], "gates": gates}, "inputs": {"x": 1, "y": 1}}
+    ).get_json()
     seen = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """`gategraph serve`, the README's first command after install: the whole service, embedded, over real HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,15 @@ def free_port() -> int:
 
 def call(url: str, key: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=40) as response:
         return json.loads(response.read())
 
 
 def processes_using(home: Path, exclude: int) -> list[str]:
-    """Processes started for this GATEGRAPH_HOME (they inherit it, or, like redis, work in it), other than ``exclude``."""
+    """Processes started for this GATEGRAPH_HOME (they inherit it, or, like redis, work in it), but ``exclude``."""
     marker = f"GATEGRAPH_HOME={home}".encode()
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
@@ -47,7 +50,9 @@ def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
     for name in ("DATABASE_URL", "BROKER_URL"):
         env.pop(name, None)
     log = (tmp_path / "serve.log").open("w+")
-    serve = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         key, deadline = None, time.monotonic() + 90
         while key is None and time.monotonic() < deadline:
@@ -77,7 +82,17 @@ def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
 
 
 def test_worker_refuses_an_unmigrated_database(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}", "BROKER_URL": "redis://127.0.0.1:6379/0", "QUEUE": "unused"}
-    out = subprocess.run([sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "WARNING"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}",
+        "BROKER_URL": "redis://127.0.0.1:6379/0",
+        "QUEUE": "unused",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0 and "gategraph db upgrade" in out.stdout + out.stderr

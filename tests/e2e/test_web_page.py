@@ -2,6 +2,7 @@
 
 The test installs Chromium with apt-get when it is missing (as root, as on the project's machines).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -13,8 +14,16 @@ from werkzeug.serving import make_server
 
 from service.api.diagram import GREEN, RED
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str:
@@ -65,7 +74,7 @@ def test_submit_watch_picture_and_sortable_table(page, keys, start_worker, tmp_p
     assert sorted(reds) == sorted(["-4", "-4", "3", "-4", "1"])
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
 
-    rows = lambda: page.locator("#node-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)")  # noqa: E731
+    rows = lambda: page.locator("#node-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.id)")  # noqa: E731 - a one-line helper, read like the page it reads
     assert rows() == ["x", "y", "z", "q", "f"]
     page.click("th[data-key=grad]")
     assert rows()[-2:] == ["f", "z"] and set(rows()[:3]) == {"x", "y", "q"}  # ascending: -4 -4 -4 1 3

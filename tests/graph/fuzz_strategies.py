@@ -1,15 +1,15 @@
 """Hypothesis strategies and checks shared by the fuzz tests of the core (tests/graph) and of the API (tests/api)."""
+
 from __future__ import annotations
+
 import copy
 import json
 import math
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-from service.graph import InvalidInput, JobInputs, Limits, MalformedJSON, Plan, bind_inputs, load_graph, loads
-from service.graph.numbers import MAX_JSON_DEPTH, JSONTooDeep, _holds_surrogate
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from service.graph import InvalidInput, Limits, MalformedJSON, Plan, load_graph, loads
 
 VALID = {
     "name": "cs231n-circuit",
@@ -34,7 +34,7 @@ HUGE_INTS = st.sampled_from([10**400, -(10**400), 2**63, 2**64, -(2**64) - 1, 10
 
 
 #: any text, and sometimes lone UTF-16 surrogates (which Hypothesis leaves out of text() by default)
-NASTY = ["", "\x00", "a\x00b", "\ud800", "\udfff\ud800", "\U0001F600", "\u202e", "\r\n", "\\", '"', "\ufeff", "x" * 201]
+NASTY = ["", "\x00", "a\x00b", "\ud800", "\udfff\ud800", "\U0001f600", "\u202e", "\r\n", "\\", '"', "\ufeff", "x" * 201]
 
 
 strings = st.one_of(
@@ -101,7 +101,9 @@ def mutated_definitions(draw):
     for _ in range(draw(st.integers(1, 4))):
         paths = _paths(definition)
         path = draw(st.sampled_from(paths))
-        kind = draw(st.sampled_from(["replace", "delete", "extra", "nest", "huge", "duplicate", "unicode", "wrong_type"]))
+        kind = draw(
+            st.sampled_from(["replace", "delete", "extra", "nest", "huge", "duplicate", "unicode", "wrong_type"])
+        )
         if not path:  # the root: only an extra key, or the whole definition replaced
             if kind == "replace":
                 definition = draw(json_values)
@@ -132,7 +134,11 @@ def mutated_definitions(draw):
         elif kind == "unicode":
             parent[key] = draw(strings)
         elif kind == "wrong_type":
-            parent[key] = draw(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.just([]), st.just({})))
+            parent[key] = draw(
+                st.one_of(
+                    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.just([]), st.just({})
+                )
+            )
         else:
             parent[key] = draw(json_values)
     return definition
@@ -157,7 +163,9 @@ def check_load(definition, limits=None) -> Plan | None:
     return plan
 
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 numbers = st.one_of(st.integers(-(10**6), 10**6), st.floats(allow_nan=True, allow_infinity=True), HUGE_INTS)
@@ -170,7 +178,9 @@ assignments = st.one_of(
     json_values,
     st.dictionaries(node_ids, input_values, max_size=5),
     st.fixed_dictionaries({"x": input_values, "y": input_values, "z": input_values}),
-    st.integers(1, 6).flatmap(lambda n: st.fixed_dictionaries({k: st.lists(numbers, min_size=n, max_size=n) for k in "xyz"})),
+    st.integers(1, 6).flatmap(
+        lambda n: st.fixed_dictionaries({k: st.lists(numbers, min_size=n, max_size=n) for k in "xyz"})
+    ),
 )
 
 

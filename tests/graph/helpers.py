@@ -1,4 +1,5 @@
 """Run a definition through the core the way the service does: load, bind, evaluate."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Compilation: ids resolved to node numbers, op codes from the table, gates ordered, outputs found."""
+
 import numpy as np
 import pytest
 

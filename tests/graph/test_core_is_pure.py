@@ -1,4 +1,5 @@
 """The core must not import the frameworks around it, so it can be tested and benchmarked alone."""
+
 import subprocess
 import sys
 

@@ -1,4 +1,5 @@
 """Each semantic edge case of SPEC.md as its own test, against hand-derived answers."""
+
 import math
 import sys
 
@@ -24,7 +25,10 @@ def test_repeated_input_of_add_counts_each_time():
 
 
 def test_fan_out_accumulates_every_reader():
-    d = {"inputs": ["x", "y"], "gates": [gate("a", "add", "x", "y"), gate("b", "mul", "x", "y"), gate("f", "add", "a", "b")]}
+    d = {
+        "inputs": ["x", "y"],
+        "gates": [gate("a", "add", "x", "y"), gate("b", "mul", "x", "y"), gate("f", "add", "a", "b")],
+    }
     _, grads = run(d, {"x": 2, "y": 5})
     assert grads["x"] == 1 + 5 and grads["y"] == 1 + 2
 
@@ -46,7 +50,10 @@ def test_binary_mul_with_zero_has_no_nan():
 
 
 def test_n_ary_gates():
-    d = {"inputs": ["a", "b", "c", "d"], "gates": [gate("s", "add", "a", "b", "c", "d"), gate("p", "mul", "a", "b", "c", "d")]}
+    d = {
+        "inputs": ["a", "b", "c", "d"],
+        "gates": [gate("s", "add", "a", "b", "c", "d"), gate("p", "mul", "a", "b", "c", "d")],
+    }
     values, grads = run(d, {"a": 1, "b": 2, "c": 3, "d": 4})
     assert values["s"] == 10 and values["p"] == 24
     assert [grads[k] for k in "abcd"] == [1 + 24, 1 + 12, 1 + 8, 1 + 6]
@@ -65,7 +72,10 @@ def test_an_output_read_by_another_gate_gets_both_contributions():
 
 
 def test_default_outputs_are_the_gates_nobody_reads():
-    d = {"inputs": ["x", "y"], "gates": [gate("a", "add", "x", "y"), gate("b", "mul", "a", "y"), gate("c", "add", "a", "x")]}
+    d = {
+        "inputs": ["x", "y"],
+        "gates": [gate("a", "add", "x", "y"), gate("b", "mul", "a", "y"), gate("c", "add", "a", "x")],
+    }
     plan = load_graph(d)
     assert plan.output_ids == ["b", "c"]
 
@@ -103,7 +113,10 @@ def test_overflow_follows_ieee_without_errors():
 
 
 def test_inf_times_zero_is_nan_in_values_and_gradients():
-    d = {"inputs": ["x", "y", "w"], "gates": [gate("a", "mul", "x", "x"), gate("b", "mul", "a", "y"), gate("c", "mul", "b", "w")]}
+    d = {
+        "inputs": ["x", "y", "w"],
+        "gates": [gate("a", "mul", "x", "x"), gate("b", "mul", "a", "y"), gate("c", "mul", "b", "w")],
+    }
     values, grads = run(d, {"x": 1e200, "y": 0, "w": 2})
     assert values["a"] == math.inf and math.isnan(values["b"]) and math.isnan(values["c"])
     assert math.isnan(grads["w"])  # dc/dw = b

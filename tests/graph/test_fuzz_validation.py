@@ -10,32 +10,33 @@ derandomized "ci" profile (tests/conftest.py), so it explores the same examples 
 """
 
 from __future__ import annotations
-import copy
+
 import json
 import math
+
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from service.graph import InvalidInput, JobInputs, Limits, MalformedJSON, Plan, bind_inputs, load_graph, loads
-from service.graph.numbers import MAX_JSON_DEPTH, JSONTooDeep, _holds_surrogate
 
+from service.graph import InvalidInput, JobInputs, Limits, MalformedJSON, bind_inputs, load_graph, loads
+from service.graph.numbers import MAX_JSON_DEPTH, JSONTooDeep, _holds_surrogate
 from tests.graph.fuzz_strategies import (
-    VALID,
+    FAST,
     PLAN,
     SMALL,
-    json_values,
-    node_ids,
-    nested,
-    mutated_definitions,
-    assert_problems,
-    check_load,
-    FAST,
-    input_values,
-    assignments,
-    check_loads,
+    VALID,
     as_floats,
+    assert_problems,
+    assignments,
+    check_load,
+    check_loads,
     dumps,
+    input_values,
+    json_values,
+    mutated_definitions,
+    nested,
+    node_ids,
 )
 
 
@@ -58,9 +59,17 @@ def test_load_graph_on_mutated_definitions_is_a_plan_or_invalid_input(definition
 
 
 @FAST
-@given(st.lists(st.fixed_dictionaries({"id": node_ids, "op": st.sampled_from(["add", "mul", "pow", ""]),
-                                       "inputs": st.lists(node_ids, max_size=4)}), min_size=1, max_size=6),
-       st.lists(node_ids, max_size=4), st.one_of(st.none(), st.lists(node_ids, max_size=3)))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"id": node_ids, "op": st.sampled_from(["add", "mul", "pow", ""]), "inputs": st.lists(node_ids, max_size=4)}
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(node_ids, max_size=4),
+    st.one_of(st.none(), st.lists(node_ids, max_size=3)),
+)
 def test_load_graph_on_random_gate_lists_names_every_problem(gates, inputs, outputs):
     definition = {"inputs": inputs, "gates": gates}
     if outputs is not None:
@@ -79,8 +88,11 @@ def test_deeply_nested_values_in_every_field_are_invalid_input():
 
 
 @settings(FAST, max_examples=300)
-@given(assignments, st.one_of(st.none(), assignments, st.fixed_dictionaries({"f": input_values}, optional={"h": input_values})),
-       st.booleans())
+@given(
+    assignments,
+    st.one_of(st.none(), assignments, st.fixed_dictionaries({"f": input_values}, optional={"h": input_values})),
+    st.booleans(),
+)
 def test_bind_inputs_on_random_inputs_is_job_inputs_or_invalid_input(inputs, output_grads, small):
     try:
         bound = bind_inputs(PLAN, inputs, output_grads, SMALL if small else Limits())
@@ -106,7 +118,7 @@ def test_loads_on_truncated_and_corrupted_json_is_a_value_or_malformed_json(valu
     check_loads(text[:cut])
     if text:
         at = data.draw(st.integers(0, len(text) - 1))
-        check_loads(text[:at] + data.draw(st.binary(min_size=1, max_size=3)) + text[at + 1:])
+        check_loads(text[:at] + data.draw(st.binary(min_size=1, max_size=3)) + text[at + 1 :])
     check_loads(text.decode())
 
 
@@ -126,8 +138,16 @@ def test_loads_reads_back_what_json_writes(value):
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5_000, 100_000])
 @pytest.mark.parametrize("shape", ["array", "object", "in a definition", "unclosed", "with a huge number"])
 def test_deep_nesting_is_too_deep_not_a_crash(depth, shape):
-    opening = {"array": b"[", "object": b'{"a":', "in a definition": b"[", "unclosed": b"[", "with a huge number": b"["}[shape]
-    closing = {"array": b"]", "object": b"}", "in a definition": b"]", "unclosed": b"", "with a huge number": b"]"}[shape]
+    opening = {
+        "array": b"[",
+        "object": b'{"a":',
+        "in a definition": b"[",
+        "unclosed": b"[",
+        "with a huge number": b"[",
+    }[shape]
+    closing = {"array": b"]", "object": b"}", "in a definition": b"]", "unclosed": b"", "with a huge number": b"]"}[
+        shape
+    ]
     inner = b"1e400" if shape == "with a huge number" else b"1"
     text = opening * depth + inner + closing * depth
     if shape == "in a definition":
@@ -152,6 +172,6 @@ def test_lone_surrogates_are_malformed_json(text):
 
 
 def test_surrogate_pairs_and_huge_numbers_still_read():
-    assert loads(b'{"a": "\\ud83d\\ude00", "b": 1e400}') == {"a": "\U0001F600", "b": math.inf}
+    assert loads(b'{"a": "\\ud83d\\ude00", "b": 1e400}') == {"a": "\U0001f600", "b": math.inf}
     assert loads(b"[" + b"9" * 5000 + b"]") == [math.inf]
     assert loads(b"[" + b"9" * 300 + b", 1e400]")[0] == int("9" * 300)

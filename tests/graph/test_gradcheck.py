@@ -1,4 +1,5 @@
 """The gradient check against central finite differences finds wrong gradients and passes right ones."""
+
 import numpy as np
 
 from service.graph import bind_inputs, evaluate, load_graph

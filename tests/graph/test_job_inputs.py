@@ -1,4 +1,5 @@
 """Each way a job's inputs can be invalid, as its own test, and what valid ones become."""
+
 import json
 
 import pytest

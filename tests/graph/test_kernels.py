@@ -3,6 +3,7 @@
 Values come from the exact Fraction oracle (tests/oracle.py); inputs are small integers, so every
 float64 result here is exact and compared for equality.
 """
+
 from fractions import Fraction
 from math import prod
 
@@ -23,7 +24,12 @@ WIDE = {
         {"id": "r", "op": "add", "inputs": ["q", "q"]},
     ],
 }
-ASSIGNMENTS = [{"x": -2, "y": 5, "z": -4}, {"x": 0, "y": 3, "z": 1}, {"x": 1, "y": 0, "z": 0}, {"x": 3, "y": -1, "z": 2}]
+ASSIGNMENTS = [
+    {"x": -2, "y": 5, "z": -4},
+    {"x": 0, "y": 3, "z": 1},
+    {"x": 1, "y": 0, "z": 0},
+    {"x": 3, "y": -1, "z": 2},
+]
 
 
 def test_wire_grads_are_each_gates_share_and_sum_to_the_node_gradients():

@@ -1,4 +1,5 @@
 """JSON numbers in and out: finite checks, and non-finite results written as strings."""
+
 import math
 
 import numpy as np

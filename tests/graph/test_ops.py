@@ -1,4 +1,5 @@
 """The op table: one row per op, codes that index it, and rules that match their definitions."""
+
 from fractions import Fraction
 from math import prod
 

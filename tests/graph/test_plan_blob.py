@@ -1,4 +1,5 @@
 """Plans to bytes and back: every array exactly, and blobs written before the edge array was renamed."""
+
 import io
 
 import numpy as np

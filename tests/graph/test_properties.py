@@ -4,14 +4,15 @@ Random add/mul graphs overflow fast, so graphs are small and inputs small intege
 whose exact values leave float64's exact-integer range is discarded, so every comparison
 below is an exact one and cannot pass by tolerance alone.
 """
+
 from fractions import Fraction
 
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.oracle import exact
 from tests.graph.helpers import run
+from tests.oracle import exact
 
 EXACT_LIMIT = 2**52
 

@@ -1,7 +1,15 @@
 """The linear structural checks: the fast path and the slow path agree, and every problem has its path."""
+
 import pytest
 
-from service.graph.structure import MAX_ID_LENGTH, check_constants, check_gates, check_id_list, id_problem, ids_are_valid
+from service.graph.structure import (
+    MAX_ID_LENGTH,
+    check_constants,
+    check_gates,
+    check_id_list,
+    id_problem,
+    ids_are_valid,
+)
 
 GOOD_GATES = [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z", "q"]}]
 
@@ -11,7 +19,10 @@ def test_valid_ids_pass_both_paths(value):
     assert id_problem(value) is None and ids_are_valid([value, "y"])
 
 
-@pytest.mark.parametrize("value, why", [("", "empty"), ("x" * (MAX_ID_LENGTH + 1), "limit"), ("a b", "' '"), (3, "a string"), (True, "a string")])
+@pytest.mark.parametrize(
+    "value, why",
+    [("", "empty"), ("x" * (MAX_ID_LENGTH + 1), "limit"), ("a b", "' '"), (3, "a string"), (True, "a string")],
+)
 def test_invalid_ids_fail_both_paths(value, why):
     assert why in id_problem(value) and not ids_are_valid(["ok", value])
 

@@ -1,4 +1,5 @@
 """Each way a graph definition can be invalid, as its own test: the path and the message."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """The worked example of SPEC.md, from shared/examples/cs231n.json."""
+
 import json
 from pathlib import Path
 

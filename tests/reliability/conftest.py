@@ -6,6 +6,7 @@ it, as in production without persistence) and a throwaway PostgreSQL cluster mad
 initdb. ``fault_stack`` puts them together with the API (Flask's test client) and real
 worker processes, without the session-wide ``database_url`` parametrization.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ from service.storage.database import get_engine, session_factory
 from service.storage.migrate import upgrade
 from service.storage.models import Job, JobChunk
 from tests.conftest import Client, empty_tables
-from tests.e2e.conftest import FAST_RECOVERY, WorkerProcess, broker_url, stack_app, start_worker, worker_env  # noqa: F401  (shared fixtures)
+from tests.e2e.conftest import FAST_RECOVERY, WorkerProcess, broker_url, stack_app, start_worker, worker_env  # noqa: F401 - fixtures shared with e2e, found by pytest by name
 
 REDIS_SERVER = "/usr/bin/redis-server"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -53,8 +54,23 @@ class PrivateRedis:
         self.start()
 
     def start(self) -> None:
-        command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                   "--maxmemory-policy", "noeviction", "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]
+        command = [
+            REDIS_SERVER,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--dir",
+            str(self.workdir),
+            "--logfile",
+            str(self.workdir / "redis.log"),
+        ]
         self.process = subprocess.Popen(command, start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -106,11 +122,15 @@ class PrivatePostgres:
         self.root = Path(tempfile.mkdtemp(prefix="gategraph-pg-"))
         shutil.chown(self.root, "postgres", "postgres")
         self.data, self.log, self.port = self.root / "data", self.root / "server.log", free_port()
-        self._as_postgres(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        self._as_postgres(
+            PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"
+        )
         self.start()
 
     def _as_postgres(self, *command) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, command)], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *map(str, command)], check=True, capture_output=True, timeout=120
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
@@ -124,8 +144,12 @@ class PrivatePostgres:
         self.start()
 
     def running(self) -> bool:
-        status = subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"],
-                                capture_output=True, timeout=30, check=False)
+        status = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
         return status.returncode == 0
 
     def url(self, database: str = "postgres") -> str:
@@ -253,14 +277,25 @@ def fault_stack(request, private_redis, tmp_path, make_app) -> FaultStack:
 
     which = getattr(request, "param", "postgresql")
     url = _database(request, which)
-    settings = Settings(home=str(tmp_path), database_url=url, broker_url=private_redis.url, queue=f"faults-{uuid.uuid4().hex[:8]}",
-                        stage_report_after=0.0)
+    settings = Settings(
+        home=str(tmp_path),
+        database_url=url,
+        broker_url=private_redis.url,
+        queue=f"faults-{uuid.uuid4().hex[:8]}",
+        stage_report_after=0.0,
+    )
     with session_factory(url)() as session:
         key = create_key(session, "acme")
     app = make_app(settings)
-    env = {**os.environ, "DATABASE_URL": url, "BROKER_URL": private_redis.url, "QUEUE": settings.queue,
-           "GATEGRAPH_HOME": str(tmp_path), **FAST_RECOVERY,
-           "STAGE_REPORT_AFTER": "0"}  # the fault tests strike in a given stage: every stage must show
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BROKER_URL": private_redis.url,
+        "QUEUE": settings.queue,
+        "GATEGRAPH_HOME": str(tmp_path),
+        **FAST_RECOVERY,
+        "STAGE_REPORT_AFTER": "0",
+    }  # the fault tests strike in a given stage: every stage must show
     pg = request.getfixturevalue("private_pg") if which == "postgresql" else None
     stack = FaultStack(settings, private_redis, pg, Client(app.test_client(), key), tmp_path, env, make_app)
     yield stack

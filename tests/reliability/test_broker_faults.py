@@ -4,6 +4,7 @@ Every accepted job is in the database before its message is sent, so the broker 
 anything: a submission made while Redis is down is either refused (503 with Retry-After)
 or accepted and sent later by the sweeper, and a queue emptied by a restart is sent again.
 """
+
 from __future__ import annotations
 
 import time

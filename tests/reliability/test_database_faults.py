@@ -4,6 +4,7 @@ The workers must ride out a restart (reconnect, retry what failed), the API must
 (/readyz 503, submissions 503 with Retry-After), and no job may stay ``running`` once the
 database is back: the attempt that lost its connection is retried (or failed with a reason).
 """
+
 from __future__ import annotations
 
 import time
@@ -37,7 +38,7 @@ def test_postgres_restarted_and_down_while_workers_run_jobs(fault_stack):
         return response.get_json()["id"]
 
     with ThreadPoolExecutor(4) as pool:
-        jobs = dict(zip(range(1, 9), pool.map(submit, range(1, 9))))
+        jobs = dict(zip(range(1, 9), pool.map(submit, range(1, 9)), strict=True))
 
     # 1. A quick restart while a job writes its results.
     stack.wait_row(jobs[1], lambda row: row.status == "running" and row.stage == "storing", step=0.005)

@@ -17,6 +17,7 @@ reaches the operations' 2xx answers; a delete or a cancel is followed by fresh o
 both databases (PostgreSQL refuses text SQLite stores, such as NUL characters), in about 45 s each.
 The last test prints how many requests were sent and the statuses seen per operation.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -131,7 +132,9 @@ def _document_app():
     from service.api.app_factory import create_app
     from service.runtime.config import Settings
 
-    return create_app(Settings(home=".", database_url="sqlite://", broker_url="redis://127.0.0.1:6379/0"), check_migrations=False)
+    return create_app(
+        Settings(home=".", database_url="sqlite://", broker_url="redis://127.0.0.1:6379/0"), check_migrations=False
+    )
 
 
 CONFIG = schemathesis.Config.from_dict(
@@ -178,7 +181,10 @@ def test_fuzzing_reached_every_operation_and_no_5xx(capsys):
     if not STATS:
         pytest.skip("the schemathesis test did not run in this session")
     with capsys.disabled():
-        print(f"\nschemathesis: {STATS['requests']} requests, " + ", ".join(f"{k}={v}" for k, v in sorted(STATS.items()) if k != "requests"))
+        print(
+            f"\nschemathesis: {STATS['requests']} requests, "
+            + ", ".join(f"{k}={v}" for k, v in sorted(STATS.items()) if k != "requests")
+        )
         for label, statuses in sorted(SEEN.items()):
             print(f"  {label}: {dict(sorted(statuses.items()))}")
     assert STATS["5xx"] == 0

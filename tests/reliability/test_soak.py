@@ -7,6 +7,7 @@ sample of the results equals the exact oracle. The figures are printed and writt
 
 GATEGRAPH_SOAK_JOBS sets the number of submissions (default 3,000: about two minutes here).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,10 @@ KILL_EVERY = 5.0  # seconds between worker kills while clients submit
 SOAK_WORKER_ENV = {"JOB_SOFT_TIME_LIMIT": "1.5", "JOB_TIME_LIMIT": "2.5"}  # so that runaways end quickly
 DRAIN_WITHIN = 150.0  # seconds for every accepted job to end once submissions stop
 FIGURES = Path(__file__).with_name("last_soak.json")
-CIRCUIT = {"inputs": ["x", "y", "z"], "gates": [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}]}
+CIRCUIT = {
+    "inputs": ["x", "y", "z"],
+    "gates": [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}],
+}
 #: Kinds of submission and their shares: most are small, a few are runaways that hit the time limit.
 MIX = {"small": 50, "one_step": 10, "batch": 15, "large": 6, "runaway": 0.3, "invalid": 12}
 
@@ -72,7 +76,13 @@ class Soak:
             return kind, f"/v1/graphs/{graph_id}/jobs", {"inputs": inputs}, definition, inputs
         if kind == "large":
             inputs = {"x": rng.randint(-50, 50), "y": 1}
-            return kind, f"/v1/graphs/{self.graphs['large'][1]}/jobs", {"inputs": inputs}, self.graphs["large"][0], inputs
+            return (
+                kind,
+                f"/v1/graphs/{self.graphs['large'][1]}/jobs",
+                {"inputs": inputs},
+                self.graphs["large"][0],
+                inputs,
+            )
         if kind == "runaway":
             inputs = {"x": [1.0] * 5_000, "y": [1.0] * 5_000}
             return kind, f"/v1/graphs/{self.graphs['runaway'][1]}/jobs", {"inputs": inputs}, None, inputs
@@ -80,19 +90,40 @@ class Soak:
 
     def invalid(self, rng: random.Random) -> tuple[str, dict]:
         small = f"/v1/graphs/{self.graphs['small'][1]}/jobs"
-        return rng.choice([
-            (small, {"inputs": {"x": 1, "y": 2}}),  # a missing input
-            (small, {"inputs": {"x": 1, "y": 2, "z": 3, "w": 4}}),  # an unknown one
-            (small, {"inputs": {"x": 1, "y": 2, "z": 3}, "output_grads": {"q": 1}}),  # q is not an output
-            (small, {"inputs": {"x": [1, 2], "y": [1], "z": [1, 2]}}),  # batches of different lengths
-            ("/v1/jobs", {"graph": {"inputs": ["a"], "gates": [{"id": "p", "op": "add", "inputs": ["a", "r"]},
-                                                              {"id": "r", "op": "mul", "inputs": ["p", "a"]}]},
-                          "inputs": {"a": 1}}),  # a cycle
-            ("/v1/jobs", {"graph": {"inputs": ["a"], "gates": [{"id": "p", "op": "pow", "inputs": ["a", "a"]}]}, "inputs": {"a": 1}}),
-        ])
+        return rng.choice(
+            [
+                (small, {"inputs": {"x": 1, "y": 2}}),  # a missing input
+                (small, {"inputs": {"x": 1, "y": 2, "z": 3, "w": 4}}),  # an unknown one
+                (small, {"inputs": {"x": 1, "y": 2, "z": 3}, "output_grads": {"q": 1}}),  # q is not an output
+                (small, {"inputs": {"x": [1, 2], "y": [1], "z": [1, 2]}}),  # batches of different lengths
+                (
+                    "/v1/jobs",
+                    {
+                        "graph": {
+                            "inputs": ["a"],
+                            "gates": [
+                                {"id": "p", "op": "add", "inputs": ["a", "r"]},
+                                {"id": "r", "op": "mul", "inputs": ["p", "a"]},
+                            ],
+                        },
+                        "inputs": {"a": 1},
+                    },
+                ),  # a cycle
+                (
+                    "/v1/jobs",
+                    {
+                        "graph": {"inputs": ["a"], "gates": [{"id": "p", "op": "pow", "inputs": ["a", "a"]}]},
+                        "inputs": {"a": 1},
+                    },
+                ),
+            ]
+        )
 
     def client(self, index: int, count: int) -> None:
-        """One client: ``count`` submissions, a 503 retried after Retry-After, some retried on purpose with their Idempotency-Key."""
+        """One client: ``count`` submissions, a 503 retried after Retry-After.
+
+        Some are retried on purpose with their Idempotency-Key.
+        """
         api, rng = Client(self.stack.api.raw.application.test_client(), self.stack.api.key), random.Random(index)
         for n in range(count):
             kind, url, body, definition, inputs = self.request(rng)
@@ -179,7 +210,11 @@ def spot_check(api: Client, job_id: str, kind: str, definition: dict, inputs: di
         values, grads = exact(definition, {k: pick(v) for k, v in inputs.items()})
         assert kind == "large" or nodes.keys() == values.keys()
         for node_id, node in nodes.items():
-            assert (pick(node["value"]), pick(node["grad"])) == (float(values[node_id]), float(grads[node_id])), (kind, job_id, node_id)
+            assert (pick(node["value"]), pick(node["grad"])) == (float(values[node_id]), float(grads[node_id])), (
+                kind,
+                job_id,
+                node_id,
+            )
         assert {name: pick(value) for name, value in outputs.items()} == {name: float(values[name]) for name in outputs}
 
 
@@ -208,16 +243,29 @@ def test_soak_mixed_jobs_concurrent_clients_workers_killed(fault_stack):
     accepted, completed = len(soak.accepted), sum(counts.get(s, 0) for s in TERMINAL)
     invalid_sent = sum(n for key, n in soak.answers.items() if isinstance(key, tuple) and key[0])
     figures = {
-        "submissions": JOBS // CLIENTS * CLIENTS, "clients": CLIENTS, "accepted": accepted, "completed": completed,
+        "submissions": JOBS // CLIENTS * CLIENTS,
+        "clients": CLIENTS,
+        "accepted": accepted,
+        "completed": completed,
         "runaways_accepted": sum(1 for kind, _, _ in soak.accepted.values() if kind == "runaway"),
-        "succeeded": counts.get("succeeded", 0), "failed": counts.get("failed", 0), "failed_reasons": dict(reasons),
+        "succeeded": counts.get("succeeded", 0),
+        "failed": counts.get("failed", 0),
+        "failed_reasons": dict(reasons),
         "failed_kinds": dict(Counter(soak.accepted[job_id][0] for job_id, _, _ in failed)),
-        "canceled": counts.get("canceled", 0), "lost": accepted - completed,
-        "invalid_sent": invalid_sent, "invalid_422": soak.answers[(True, 422)],
-        "idempotent_replays": soak.replays, "retried_503": soak.answers["503 retried"],
-        "worker_kills": len(kills), "jobs_run_more_than_once": rerun, "stored_wrongly": len(stored_wrongly(stack)),
-        "seconds": round(time.monotonic() - started, 1), "submitting_seconds": round(submitted_in, 1),
-        "answers": {f"{'invalid' if k[0] else 'valid'} {k[1]}": n for k, n in soak.answers.items() if isinstance(k, tuple)},
+        "canceled": counts.get("canceled", 0),
+        "lost": accepted - completed,
+        "invalid_sent": invalid_sent,
+        "invalid_422": soak.answers[(True, 422)],
+        "idempotent_replays": soak.replays,
+        "retried_503": soak.answers["503 retried"],
+        "worker_kills": len(kills),
+        "jobs_run_more_than_once": rerun,
+        "stored_wrongly": len(stored_wrongly(stack)),
+        "seconds": round(time.monotonic() - started, 1),
+        "submitting_seconds": round(submitted_in, 1),
+        "answers": {
+            f"{'invalid' if k[0] else 'valid'} {k[1]}": n for k, n in soak.answers.items() if isinstance(k, tuple)
+        },
     }
     print("\nsoak:", json.dumps(figures, indent=1))
     FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
@@ -232,7 +280,9 @@ def test_soak_mixed_jobs_concurrent_clients_workers_killed(fault_stack):
     assert len(kills) >= 1
     assert set(reasons) <= {"time_limit", "worker_lost"}, reasons  # runaways, or a job whose workers kept dying
     succeeded = _succeeded_ids(stack)
-    checkable = [(job_id, *what) for job_id, what in soak.accepted.items() if what[0] != "runaway" and job_id in succeeded]
+    checkable = [
+        (job_id, *what) for job_id, what in soak.accepted.items() if what[0] != "runaway" and job_id in succeeded
+    ]
     for job_id, kind, definition, inputs in random.Random(3).sample(checkable, min(80, len(checkable))):
         spot_check(stack.api, job_id, kind, definition, inputs)
 

@@ -1,4 +1,5 @@
 """Faults injected for real: a worker child killed mid-job, a job over its time limit."""
+
 from __future__ import annotations
 
 import os

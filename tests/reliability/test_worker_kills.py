@@ -6,6 +6,7 @@ notice the stale heartbeat, queue the job again and have it re-run, to success, 
 A runaway job must end with its time limit's reason while the worker stays up, and use no
 more memory than the configured limits allow.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,18 +28,21 @@ WIDE_GATES, WIDE_FAN = 400, 5_000
 def wide(gates: int = WIDE_GATES, fan: int = WIDE_FAN) -> dict:
     """``gates`` sums of x and y (fan inputs each) summed into ``out`` = gates·fan/2·(x + y)."""
     sums = [{"id": f"w{i}", "op": "add", "inputs": ["x", "y"] * (fan // 2)} for i in range(gates)]
-    return {"inputs": ["x", "y"], "gates": sums + [{"id": "out", "op": "add", "inputs": [f"w{i}" for i in range(gates)]}]}
+    return {
+        "inputs": ["x", "y"],
+        "gates": sums + [{"id": "out", "op": "add", "inputs": [f"w{i}" for i in range(gates)]}],
+    }
 
 
 def assert_wide_results(stack: FaultStack, job_id: str, xs: list[float], ys: list[float]) -> None:
     """Closed form of ``wide()``: out = G·F/2·(x + y); ∂out/∂x = ∂out/∂y = G·F/2; ∂out/∂w = 1."""
     half = WIDE_GATES * WIDE_FAN // 2
     out = stack.api.get(f"/v1/jobs/{job_id}/nodes/out").get_json()
-    assert out["value"] == [half * (x + y) for x, y in zip(xs, ys)]
+    assert out["value"] == [half * (x + y) for x, y in zip(xs, ys, strict=True)]
     x = stack.api.get(f"/v1/jobs/{job_id}/nodes/x").get_json()
     assert x["grad"] == [float(half)] * len(xs)
     w = stack.api.get(f"/v1/jobs/{job_id}/nodes/w{WIDE_GATES - 1}").get_json()
-    assert w["value"] == [WIDE_FAN // 2 * (x + y) for x, y in zip(xs, ys)] and w["grad"] == [1.0] * len(xs)
+    assert w["value"] == [WIDE_FAN // 2 * (x + y) for x, y in zip(xs, ys, strict=True)] and w["grad"] == [1.0] * len(xs)
 
 
 def claimed_by(stack: FaultStack, job_id: str, attempt: int, seconds: float = 10):
@@ -136,7 +140,9 @@ def test_a_job_whose_workers_keep_dying_fails_with_the_reason_after_max_attempts
     stack = fault_stack
     stack.worker_env["MAX_ATTEMPTS"] = "2"
     stack.start_workers(2)
-    job = stack.api.post("/v1/jobs", json={"graph": wide(), "inputs": {"x": [1.0] * 3_000, "y": [1.0] * 3_000}}).get_json()
+    job = stack.api.post(
+        "/v1/jobs", json={"graph": wide(), "inputs": {"x": [1.0] * 3_000, "y": [1.0] * 3_000}}
+    ).get_json()
     kill_in_stage(stack, job["id"], ("computing",))
     starter = replace_in_background(stack)
     stack.wait_row(job["id"], lambda r: r.attempts == 2 and r.status == "running", seconds=60, step=0.005)
@@ -216,7 +222,9 @@ def test_a_runaway_job_at_the_limits_fails_on_its_time_limit_the_worker_lives_on
     main_pid = worker.process.pid
     batch = MAX_CELLS // (WIDE_GATES + 3)
     with PeakMemory(worker) as memory:
-        job = api.post("/v1/jobs", json={"graph": wide(), "inputs": {"x": [1.0] * batch, "y": [1.0] * batch}}).get_json()
+        job = api.post(
+            "/v1/jobs", json={"graph": wide(), "inputs": {"x": [1.0] * batch, "y": [1.0] * batch}}
+        ).get_json()
         done = wait_for(api, job["id"], 60)
     assert done["status"] == "failed" and done["error"]["code"] == "time_limit", done
     assert "TIME_LIMIT" in done["error"]["message"]

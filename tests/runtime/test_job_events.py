@@ -1,4 +1,5 @@
 """Job-ended events: a real Redis pub/sub wakes ``?wait=`` at once; without Redis, waits still end by polling."""
+
 import threading
 import time
 import uuid
@@ -102,26 +103,33 @@ def test_a_wait_is_woken_by_the_worker_that_ends_the_job(client, example, app, s
     subscribed(app.extensions["gategraph"]["job_events"])
     wakes = []
     real_sleep = job_events.Waiter.sleep
-    monkeypatch.setattr(job_events.Waiter, "sleep", lambda self, most: wakes.append(real_sleep(self, most)) or wakes[-1])
+    monkeypatch.setattr(
+        job_events.Waiter, "sleep", lambda self, most: wakes.append(real_sleep(self, most)) or wakes[-1]
+    )
     threading.Timer(0.3, complete, (settings, job["id"])).start()
     body = client.get(f"/v1/jobs/{job['id']}?wait=10").get_json()
     assert body["status"] == "succeeded" and body["outputs"] == {"f": -12.0}
     assert wakes == [True]  # one sleep, ended by the worker's event (not by the 10 s deadline)
 
 
-def test_a_job_that_fails_and_one_failed_by_the_sweeper_wake_their_waiters(client, example, app, settings, no_safety_poll, monkeypatch):
-    import worker.runner as runner
+def test_a_job_that_fails_and_one_failed_by_the_sweeper_wake_their_waiters(
+    client, example, app, settings, no_safety_poll, monkeypatch
+):
     from sqlalchemy import update
 
+    import worker.runner as runner
+    from service.runtime.job_queue import make_celery
     from service.storage import job_rows
     from service.storage.database import session_factory
     from service.storage.models import Job
-    from service.runtime.job_queue import make_celery
     from worker.sweeper import sweep
 
     listener = subscribed(app.extensions["gategraph"]["job_events"])
     graph_id = client.post("/v1/graphs", json=example["graph"]).get_json()["id"]
-    failing, abandoned = (client.post(f"/v1/graphs/{graph_id}/jobs", json={"inputs": example["inputs"]}).get_json()["id"] for _ in range(2))
+    failing, abandoned = (
+        client.post(f"/v1/graphs/{graph_id}/jobs", json={"inputs": example["inputs"]}).get_json()["id"]
+        for _ in range(2)
+    )
 
     def broken(*_args):
         raise RuntimeError("injected")
@@ -133,7 +141,11 @@ def test_a_job_that_fails_and_one_failed_by_the_sweeper_wake_their_waiters(clien
 
     with session_factory(settings.database_url)() as session:  # as if its worker died on its last attempt
         assert job_rows.claim(session, abandoned, job_rows.seconds_ago(60)) is not None
-        session.execute(update(Job).where(Job.id == abandoned).values(attempts=settings.max_attempts, heartbeat_at=job_rows.seconds_ago(3600)))
+        session.execute(
+            update(Job)
+            .where(Job.id == abandoned)
+            .values(attempts=settings.max_attempts, heartbeat_at=job_rows.seconds_ago(3600))
+        )
         session.commit()
     celery = make_celery(settings)
     with listener.watch(abandoned) as waiter:

@@ -1,4 +1,5 @@
 """Pooled PostgreSQL connections: a connection the server has closed is replaced before use, without a ping per use."""
+
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -29,7 +30,12 @@ def test_a_connection_in_steady_use_is_not_pinged_but_an_idle_one_is(monkeypatch
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
         real_execute = driver.execute
-        monkeypatch.setattr(driver, "execute", lambda query, *a, **k: (pings.append(query), real_execute(query, *a, **k))[1], raising=False)
+        monkeypatch.setattr(
+            driver,
+            "execute",
+            lambda query, *a, **k: (pings.append(query), real_execute(query, *a, **k))[1],
+            raising=False,
+        )
     for _ in range(5):
         with engine.connect() as conn:
             assert conn.connection.driver_connection is driver  # the same pooled connection each time

@@ -1,4 +1,5 @@
 """Graphs in the database: ids by chunk, the bucketed id index, the plan round trip, migrations."""
+
 import numpy as np
 
 from service.graph import evaluate, load_graph

@@ -1,4 +1,5 @@
 """How a job's numbers are stored: inputs, output values and the gradient check, exactly, old formats included."""
+
 import io
 import math
 
@@ -40,8 +41,6 @@ def test_inputs_stored_as_npz_by_earlier_versions_still_load():
 def test_unknown_inputs_format_is_refused():
     with pytest.raises(ValueError, match="unknown format"):
         inputs_from_bytes(b"XXXX" + bytes(12))
-
-
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 4)])

@@ -1,15 +1,14 @@
 """Job rows: the claim/succeed fencing on both databases."""
-import numpy as np
-import pytest
 
+import numpy as np
 from sqlalchemy import select
 
-from service.storage.keys import create_key
 from service.graph import JobInputs, load_graph
 from service.storage import job_rows
 from service.storage.database import get_engine, session_factory
 from service.storage.graph_rows import save_graph
 from service.storage.job_blobs import outputs_from_row
+from service.storage.keys import create_key
 from service.storage.models import Job, Tenant
 
 

@@ -1,4 +1,5 @@
 """API keys in the database: shown once, stored hashed, verified in full, revoked for good."""
+
 import pytest
 from sqlalchemy import select
 
@@ -27,7 +28,14 @@ def test_a_second_key_joins_the_tenant(settings):
     assert first.tenant_id == second.tenant_id != other.tenant_id
 
 
-@pytest.mark.parametrize("change, why", [(lambda k: k[:-1] + ("A" if k[-1] != "A" else "B"), "unknown"), (lambda k: k + "x", "malformed"), (lambda k: "", "malformed")])
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda k: k[:-1] + ("A" if k[-1] != "A" else "B"), "unknown"),
+        (lambda k: k + "x", "malformed"),
+        (lambda k: "", "malformed"),
+    ],
+)
 def test_a_changed_key_is_refused(settings, change, why):
     with session_factory(settings.database_url)() as session:
         key = create_key(session, "acme")

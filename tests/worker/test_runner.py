@@ -1,4 +1,8 @@
-"""The worker's runner, in-process on both databases: small jobs on a cached plan run inside their claim's transaction."""
+"""The worker's runner, in-process on both databases.
+
+Small jobs on a cached plan run inside their claim's transaction; failing fails only the running attempt.
+"""
+
 import pytest
 
 import worker.runner as runner
@@ -69,7 +73,9 @@ def test_a_job_that_always_fails_ends_failed_with_a_reason(client, graph_id, exa
 
 def test_a_large_job_on_a_cached_plan_runs_the_usual_way(client, settings, monkeypatch):
     n = runner.AT_ONCE_CELLS  # nodes x batch over the bound
-    gates = [{"id": "g0", "op": "add", "inputs": ["x", "x"]}] + [{"id": f"g{i}", "op": "add", "inputs": [f"g{i - 1}", "x"]} for i in range(1, n)]
+    gates = [{"id": "g0", "op": "add", "inputs": ["x", "x"]}] + [
+        {"id": f"g{i}", "op": "add", "inputs": [f"g{i - 1}", "x"]} for i in range(1, n)
+    ]
     graph_id = client.post("/v1/graphs", json={"inputs": ["x"], "gates": gates}).get_json()["id"]
     plans = PlanCache(4)
     at_once = []
@@ -82,7 +88,9 @@ def test_a_large_job_on_a_cached_plan_runs_the_usual_way(client, settings, monke
     assert client.get(f"/v1/jobs/{job_id}/nodes/g{n - 1}").get_json()["value"] == n + 1
 
 
-def test_a_redelivered_or_retried_job_runs_the_usual_way_so_its_attempts_count(client, graph_id, example, settings, monkeypatch):
+def test_a_redelivered_or_retried_job_runs_the_usual_way_so_its_attempts_count(
+    client, graph_id, example, settings, monkeypatch
+):
     """A job whose run killed its worker must not run at once again: its attempts would never count."""
     plans = PlanCache(4)
     assert runner.run(settings, submit(client, graph_id, example), plans) == "succeeded"  # caches the plan
@@ -93,7 +101,9 @@ def test_a_redelivered_or_retried_job_runs_the_usual_way_so_its_attempts_count(c
     assert at_once == [] and row(settings, job_id).attempts == 1
 
 
-def test_the_soft_time_limit_while_running_at_once_fails_the_job_with_time_limit(client, graph_id, example, settings, monkeypatch):
+def test_the_soft_time_limit_while_running_at_once_fails_the_job_with_time_limit(
+    client, graph_id, example, settings, monkeypatch
+):
     class SoftLimit(Exception):
         pass
 
@@ -113,7 +123,9 @@ def test_the_soft_time_limit_while_running_at_once_fails_the_job_with_time_limit
     job_id = submit(client, graph_id, example)
     assert runner.run(settings, job_id, plans, (SoftLimit,)) == "time_limit"
     job = row(settings, job_id)
-    assert job.status == "failed" and job.error_code == "time_limit" and job.attempts == 1 and calls == [1]  # not run again
+    assert (
+        job.status == "failed" and job.error_code == "time_limit" and job.attempts == 1 and calls == [1]
+    )  # not run again
 
 
 def test_a_job_with_unreadable_inputs_ends_failed_instead_of_staying_queued(client, graph_id, example, settings):
@@ -150,7 +162,9 @@ def test_fail_attempt_fails_only_the_running_attempt(client, graph_id, example, 
     assert runner.fail_attempt(settings, job_id, 1, "time_limit", "over") is False  # already ended
 
 
-def test_fail_killed_says_false_when_the_job_ended_between_its_read_and_its_write(client, graph_id, example, settings, monkeypatch):
+def test_fail_killed_says_false_when_the_job_ended_between_its_read_and_its_write(
+    client, graph_id, example, settings, monkeypatch
+):
     """It used to compare the failing helper's return with the code, which was always equal: True either way."""
     from service.storage import job_rows
 
