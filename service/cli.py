@@ -32,20 +32,9 @@ def serve(workers: int) -> None:
 def worker(concurrency: int | None) -> None:
     """Start a Celery worker (BROKER_URL and DATABASE_URL from the environment)."""
     settings = Settings.from_env()
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "--loglevel",
-        settings.log_level,
-        "-Q",
-        settings.queue,
-    ]
-    if concurrency:
-        command += ["--concurrency", str(concurrency)]
+    from service.runtime.job_queue import worker_command
+
+    command = worker_command(settings.queue, settings.log_level, concurrency)
     os.execv(sys.executable, command)
 
 

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from service.runtime.config import Settings
+from service.runtime.job_queue import worker_command
 
 
 class Supervisor:
@@ -120,24 +121,7 @@ def serve(settings: Settings, workers: int = 2) -> None:
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }
         python = sys.executable
-        supervisor.start(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "worker.celery_app",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(workers),
-                "-Q",
-                settings.queue,
-            ],
-            env,
-        )
+        supervisor.start("worker", worker_command(settings.queue, "INFO", workers), env)
         supervisor.start(
             "api",
             [

@@ -12,6 +12,8 @@ every place Celery reads it, is longer than the hard time limit.
 
 from __future__ import annotations
 
+import sys
+
 from celery import Celery
 from kombu.exceptions import ChannelError
 
@@ -76,3 +78,22 @@ def queue_length(app: Celery) -> int:
             return connection.default_channel.queue_declare(app.conf.task_default_queue, passive=True).message_count
         except ChannelError:  # never declared, or Redis restarted empty
             return 0
+
+
+def worker_command(queue: str, log_level: str = "INFO", concurrency: int | None = None) -> list[str]:
+    """The command line of a Celery worker consuming ``queue`` (the app is named, not imported)."""
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--loglevel",
+        log_level,
+        "-Q",
+        queue,
+    ]
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    return command

@@ -36,8 +36,8 @@ What is measured, each beside a baseline measured in the same run:
   file with the service's pragmas), ``json.loads`` of the definition text and ``json.dumps`` of
   10^6 node items (stdlib json). The results write is timed in-process by calling
   ``service.storage.job_rows.succeed`` on the same database with the 10^6-node job's arrays and
-  its outputs JSON, as the worker does (the worker's "storing" stage is that call plus the
-  contention of a live stack), and once more with an empty outputs object (the result chunks
+  its output values, as the worker does (the worker's "storing" stage is that call plus the
+  contention of a live stack), and once more with no output values (the result chunks
   alone). Peak RSS of each process group is sampled during this part.
 
 The command exits 0 whether the targets are met or not (a benchmark, not a test); a missed target
@@ -389,7 +389,7 @@ class BigGraph:
     copy_logged: float = math.nan
     store: float = math.nan
     store_runs: list[float] = field(default_factory=list)
-    store_results_only: float = math.nan  # succeed() with an empty outputs object: the result chunks alone
+    store_results_only: float = math.nan  # succeed() with no output values: the result chunks alone
     get_job: float = math.nan  # one GET /v1/jobs/{id} of the succeeded job
     get_job_mb: float = 0.0
     blobs: dict[str, float] = field(default_factory=dict)
@@ -514,26 +514,10 @@ class Bench:
             self.env(),
             pid_file=self.tmp / "gunicorn.pid",
         )
-        self.stack.start(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "worker.celery_app",
-                "worker",
-                "--concurrency",
-                "2",
-                "-Q",
-                self.queue,
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"bench-service-{self.run_id}@%h",
-            ],
-            self.env(),
-        )
+        from service.runtime.job_queue import worker_command
+
+        name = f"bench-service-{self.run_id}@%h"
+        self.stack.start("worker", [*worker_command(self.queue, "WARNING", 2), "-n", name], self.env())
         self.stack.start(
             "empty-worker",
             [
@@ -771,7 +755,6 @@ class Bench:
                 "finished_at -> succeeded seen by the client": wall_now - finished,
             }
             self.say(f"job: {big.job:.2f} s (submit answered after {big.submit:.2f} s)")
-            outputs_json = orjson.dumps(job["outputs"]).decode()  # what the worker stores with the results
             t0 = time.perf_counter()
             r = s.get(f"{self.base}/v1/jobs/{job['id']}", timeout=60)
             big.get_job = time.perf_counter() - t0
@@ -838,7 +821,7 @@ class Bench:
         items = None  # freed now: the timed lambdas that read it have run
         self.say(f"json.dumps of {plan.n_nodes:,} items: {big.json_dumps:.2f} s")
         big.blobs = self.blob_sizes(job["id"])
-        self.storage(graph_id, expected.values, expected.grads, outputs_json)
+        self.storage(graph_id, expected.values, expected.grads, expected.values[plan.outputs])
 
     def worker_stages(self, job_id: str) -> dict[str, float]:
         """The worker's own stage timings of a job, from its JSON log line "job succeeded" (empty if absent)."""
@@ -870,19 +853,20 @@ class Bench:
                 ),
                 {"id": job_id},
             ).one()
-        return {"jobs.inputs": row[0] / 1e6, "jobs.outputs": row[1] / 1e6, "graphs.plan": row[2] / 1e6}
+        return {"jobs.inputs": row[0] / 1e6, "jobs.output_values": row[1] / 1e6, "graphs.plan": row[2] / 1e6}
 
-    def storage(self, graph_id: str, values: np.ndarray, grads: np.ndarray, outputs_json: str) -> None:
-        from service.storage import job_rows as job_rows
+    def storage(self, graph_id: str, values: np.ndarray, grads: np.ndarray, output_values: np.ndarray) -> None:
+        from service.runtime.job_states import RUNNING
+        from service.storage import job_rows
         from service.storage.database import dispose_all, session_factory
-        from service.storage.models import RUNNING, Graph, Job, utcnow
+        from service.storage.models import Graph, Job, utcnow
         from service.storage.result_chunks import chunk_nodes_for
 
         big = self.big
         sessions = session_factory(self.database_url)
         made: list[str] = []
 
-        def store_once(outputs: str) -> float:
+        def store_once(outputs: np.ndarray) -> float:
             with sessions() as session:
                 tenant = session.get(Graph, graph_id).tenant_id
                 now = utcnow()
@@ -918,8 +902,8 @@ class Bench:
         try:
             for _ in range(3):  # alternate, so a noisy moment does not favour one side
                 big.copy_runs.append(copier.run(values[:, 0], grads[:, 0]))
-                big.store_runs.append(store_once(outputs_json))
-            big.store_results_only = min(store_once("{}") for _ in range(2))
+                big.store_runs.append(store_once(output_values))
+            big.store_results_only = min(store_once(output_values[:0]) for _ in range(2))
             if self.database == "postgresql":
                 big.copy_logged = min(copier.run(values[:, 0], grads[:, 0], logged=True) for _ in range(2))
         finally:
@@ -1102,12 +1086,12 @@ class Bench:
                 [f"json.dumps of {_pow10(self.gates)} node items (stdlib)", _num(big.json_dumps), ""],
                 ["sum of the three baselines", _num(big.copy + big.json_loads + big.json_dumps), ""],
                 [
-                    "service.storage.job_rows.succeed in-process (results + the job's outputs JSON, commit)",
+                    "service.storage.job_rows.succeed in-process (results + the output values, commit)",
                     _num(big.store),
                     " ".join(_num(t) for t in big.store_runs),
                 ],
                 [
-                    "  (the same with an empty outputs object: the result chunks alone)",
+                    "  (the same with no output values: the result chunks alone)",
                     _num(big.store_results_only),
                     "",
                 ],

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from service.embedded import Supervisor, start_redis
+from service.runtime.job_queue import worker_command
 from tests.conftest import REDIS_URL
 
 FAST_RECOVERY = {
@@ -38,22 +38,8 @@ def broker_url(database_url, tmp_path_factory) -> str:
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2):
         self.log = log
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "-Q",
-            env["QUEUE"],
-            "-n",
-            f"test-{os.getpid()}-{time.time_ns()}@%h",
-        ]
+        name = f"test-{os.getpid()}-{time.time_ns()}@%h"
+        command = [*worker_command(env["QUEUE"], "INFO", concurrency), "-n", name]
         self.process = subprocess.Popen(
             command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
         )
