@@ -1,8 +1,8 @@
 """Bind a job's ``inputs`` and ``output_grads`` to a plan: names checked, numbers to arrays.
 
-Scalar jobs give one number per input; batch jobs give arrays of one common length B
+Scalar jobs give one number per input; batch jobs give arrays of one common length, the batch size
 (columnar: one array per input). ``output_grads`` values are numbers, or arrays of
-length B in a batch; an output not named gets 1.
+length batch_size in a batch; an output not named gets 1.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from .plan import Plan
 
 @dataclass(frozen=True)
 class JobInputs:
-    values: np.ndarray  # (n_inputs, B)
-    output_grads: np.ndarray  # (n_outputs, B)
-    batched: bool  # arrays were given: answers carry arrays, even for B = 1
+    values: np.ndarray  # (n_inputs, batch_size)
+    output_grads: np.ndarray  # (n_outputs, batch_size)
+    batched: bool  # arrays were given: answers carry arrays, even for a batch of one
 
     @property
     def batch_size(self) -> int:

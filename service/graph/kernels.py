@@ -257,13 +257,13 @@ def _wide_gate_batch(op, start, end, upstream, sources, vals, grads, scratch):  
     identity = IDENTITY[op]
     for b0 in range(0, batch_size, block):
         b1 = min(b0 + block, batch_size)
-        width = b1 - b0
-        after = scratch[n, :width]
-        scratch[0, :width] = identity
+        columns = b1 - b0
+        after = scratch[n, :columns]
+        scratch[0, :columns] = identity
         after[:] = identity
         for k in range(1, n):
-            _fold_rows(op, scratch[k, :width], scratch[k - 1, :width], vals[sources[start + k - 1], b0:b1])
+            _fold_rows(op, scratch[k, :columns], scratch[k - 1, :columns], vals[sources[start + k - 1], b0:b1])
         for k in range(n - 1, -1, -1):
             src = sources[start + k]
-            _grad_rows(op, grads[src, b0:b1], upstream[b0:b1], scratch[k, :width], after)
+            _grad_rows(op, grads[src, b0:b1], upstream[b0:b1], scratch[k, :columns], after)
             _fold_rows(op, after, after, vals[src, b0:b1])
