@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +28,8 @@ class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Response:
-        return problem_response(from_http_exception(error, self._app.config["GATEGRAPH"].max_body_bytes))
+        """flask-smorest's documented hook for HTTP errors: answer them as problems."""
+        return problem_response(from_http_exception(error, current_app.config["GATEGRAPH"].max_body_bytes))
 
 
 def create_app(settings: Settings | None = None, *, check_migrations: bool = True) -> Flask:
