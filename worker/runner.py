@@ -57,9 +57,8 @@ def run(
         claimed = job_rows.claim(connection, job_id, stale_before, commit=False)
         if claimed is None:
             return "not claimable"  # finished, canceled, deleted, or another worker holds it
-        log.info(
-            "job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()}
-        )  # which process ran which attempt
+        # which process ran which attempt: the kill tests read it
+        log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()})
         outcome = None
         if not redelivered and claimed.attempt == 1:
             outcome = _run_at_once(settings, connection, job_id, claimed, plans, time_limit_errors)

@@ -294,8 +294,8 @@ def fault_stack(request, private_redis, tmp_path, make_app) -> FaultStack:
         "QUEUE": settings.queue,
         "GATEGRAPH_HOME": str(tmp_path),
         **FAST_RECOVERY,
-        "STAGE_REPORT_AFTER": "0",
-    }  # the fault tests strike in a given stage: every stage must show
+        "STAGE_REPORT_AFTER": "0",  # the fault tests strike in a given stage: every stage must show
+    }
     pg = request.getfixturevalue("private_pg") if which == "postgresql" else None
     stack = FaultStack(settings, private_redis, pg, Client(app.test_client(), key), tmp_path, env, make_app)
     yield stack
