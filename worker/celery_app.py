@@ -7,9 +7,7 @@ which publishes with an app of its own; this one also loads the worker's tasks a
 from __future__ import annotations
 
 from service.runtime.config import Settings
-from service.runtime.job_queue import TASK_NAME, make_celery, queue_length, send_job
+from service.runtime.job_queue import make_celery
 
 app = make_celery(Settings.from_env())
 app.conf.include = ["worker.tasks", "worker.sweeper"]
-
-__all__ = ["TASK_NAME", "app", "queue_length", "send_job"]

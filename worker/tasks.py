@@ -10,12 +10,13 @@ from sqlalchemy.exc import OperationalError
 
 from service.graph.engine import warm_up
 from service.runtime import logs
+from service.runtime.job_queue import TASK_NAME
 from service.runtime.metrics_registry import process_registry
 from service.storage.database import dispose_all
 from service.storage.migrate import SchemaOutOfDate, check_schema
 from service.storage.plan_cache import PlanCache
 
-from .celery_app import TASK_NAME, app
+from .celery_app import app
 from .runner import fail_killed, run
 
 log = logging.getLogger("gategraph.worker")

@@ -65,7 +65,6 @@ MUL = Op("mul", 1, "×", 1.0, mul_value, mul_partial, partial_reads_others=True)
 
 OPS: tuple[Op, ...] = (ADD, MUL)  # indexed by code
 NAMES: tuple[str, ...] = tuple(op.name for op in OPS)
-BY_NAME: dict[str, Op] = {op.name: op for op in OPS}
 CODE_OF: dict[str, int] = {op.name: op.code for op in OPS}
 
 assert all(op.code == i for i, op in enumerate(OPS)), "codes index OPS"

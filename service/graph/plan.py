@@ -72,11 +72,6 @@ class Plan:
             return None
         return NAMES[int(self.ops[node - self.first_gate])]
 
-    def gate_inputs(self, node: int) -> list[int]:
-        """The node numbers a gate reads, in order."""
-        g = node - self.first_gate
-        return self.sources[self.ptr[g] : self.ptr[g + 1]].tolist()
-
     @property
     def nbytes(self) -> int:
         """Bytes held by the plan's arrays (not the id strings)."""

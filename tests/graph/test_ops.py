@@ -11,7 +11,7 @@ from service.graph.ops import ADD, MUL, OPS
 
 def test_codes_index_the_table_and_names_are_unique():
     assert [op.code for op in OPS] == list(range(len(OPS)))
-    assert len(set(ops.NAMES)) == len(OPS) and ops.BY_NAME["mul"] is MUL and ops.CODE_OF["add"] == ADD.code
+    assert len(set(ops.NAMES)) == len(OPS) and OPS[ops.CODE_OF["mul"]] is MUL and ops.CODE_OF["add"] == ADD.code
     assert ops.names_text() == "'add' or 'mul'"
 
 
