@@ -1,7 +1,10 @@
-"""Forward and backward passes over a Plan, for one assignment or a batch.
+"""Forward and backward passes over a Plan, for one assignment or a batch, optionally along a direction.
 
 L = sum over outputs o of output_grads[o] * value(o); the result holds value(n) and
-dL/dvalue(n) for every node n. Overflow follows IEEE float64 (inf, NaN), without errors.
+dL/dvalue(n) for every node n. Given a direction v over the inputs (``tangents``), it also holds
+each node's tangent, the derivative of value(n) along v (a Jacobian-vector product), and its
+gradient's tangent, the derivative of dL/dvalue(n) along v (at an input: a row of H v, the
+Hessian of L times v). Overflow follows IEEE float64 (inf, NaN), without errors.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import kernels, tangent_kernels
 from .plan import Plan
 
 SCRATCH_CELLS = 1 << 18  # numbers of scratch for a wide gate in a batch: 2 MiB, within a core's cache
@@ -22,16 +25,21 @@ class Evaluation:
 
     values: np.ndarray
     grads: np.ndarray
+    tangents: np.ndarray | None = None  # when a direction was given, else None
+    grad_tangents: np.ndarray | None = None
 
     @property
     def batch_size(self) -> int:
         return int(self.values.shape[1])
 
 
-def evaluate(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = None) -> Evaluation:
+def evaluate(
+    plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = None, tangents: np.ndarray | None = None
+) -> Evaluation:
     """Run the forward and backward passes.
 
-    ``inputs`` has shape (n_inputs, batch_size); ``output_grads`` (n_outputs, batch_size), or None for all ones.
+    ``inputs`` has shape (n_inputs, batch_size); ``output_grads`` (n_outputs, batch_size), or None
+    for all ones; ``tangents``, the direction, like ``inputs``, or None for none.
     """
     inputs = np.asarray(inputs, dtype=np.float64)
     if inputs.ndim != 2 or inputs.shape[0] != plan.n_inputs:
@@ -43,9 +51,16 @@ def evaluate(plan: Plan, inputs: np.ndarray, output_grads: np.ndarray | None = N
     grads = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # fresh zero pages, not a written copy
     # outputs are distinct nodes and no gradient has flowed yet: the seed is assigned, not added
     grads[plan.outputs] = 1.0 if output_grads is None else np.asarray(output_grads, dtype=np.float64)
-    forward(plan, values)
-    backward(plan, values, grads)
-    return Evaluation(values, grads)
+    if tangents is None:
+        forward(plan, values)
+        backward(plan, values, grads)
+        return Evaluation(values, grads)
+    tans = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # constants do not move along v
+    tans[: plan.n_inputs] = tangents
+    grad_tans = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # the output seeds do not either
+    forward_with_tangents(plan, values, tans)
+    backward_with_tangents(plan, values, tans, grads, grad_tans)
+    return Evaluation(values, grads, tans, grad_tans)
 
 
 def _arrays(plan: Plan) -> tuple:
@@ -74,6 +89,29 @@ def backward(plan: Plan, values: np.ndarray, grads: np.ndarray) -> None:
         kernels.backward_batch(*_arrays(plan), values, grads, scratch)
 
 
+def forward_with_tangents(plan: Plan, values: np.ndarray, tangents: np.ndarray) -> None:
+    """``forward``, and the gate rows of ``tangents`` from its input and constant rows, in the same pass."""
+    if values.shape[1] == 1:
+        tangent_kernels.forward_one(*_arrays(plan), values.reshape(-1), tangents.reshape(-1))
+    else:
+        tangent_kernels.forward_batch(*_arrays(plan), values, tangents)
+
+
+def backward_with_tangents(
+    plan: Plan, values: np.ndarray, tangents: np.ndarray, grads: np.ndarray, grad_tangents: np.ndarray
+) -> None:
+    """``backward``, and the gradients' tangents into ``grad_tangents``, in the same pass."""
+    batch_size = values.shape[1]
+    if batch_size == 1:
+        scratch = np.empty((2, plan.max_arity), dtype=np.float64)
+        flat = (values.reshape(-1), tangents.reshape(-1), grads.reshape(-1), grad_tangents.reshape(-1))
+        tangent_kernels.backward_one(*_arrays(plan), *flat, scratch)
+    else:
+        block = min(batch_size, max(1, SCRATCH_CELLS // (2 * (plan.max_arity + 1))))
+        scratch = np.empty((2, plan.max_arity + 1, block), dtype=np.float64)
+        tangent_kernels.backward_batch(*_arrays(plan), values, tangents, grads, grad_tangents, scratch)
+
+
 def wire_grads(plan: Plan, values: np.ndarray, grads: np.ndarray) -> np.ndarray:
     """The gradient flowing back along every edge (``plan.sources``), for one assignment.
 
@@ -96,6 +134,8 @@ def warm_up() -> None:
     # every op of the table, as a wide gate and as a binary one (the kernels' two paths)
     gates = [{"id": f"{op.name}{n}", "op": op.name, "inputs": ["a", "b", "a"][:n]} for op in OPS for n in (2, 3)]
     plan = load_graph({"inputs": ["a", "b"], "gates": gates})
+    for batch_size in (1, 2):
+        evaluate(plan, np.ones((2, batch_size)), tangents=np.ones((2, batch_size)))
     evaluate(plan, np.ones((2, 1)))
     one = evaluate(plan, np.ones((2, 2)))
     wire_grads(plan, one.values[:, 0], one.grads[:, 0])

@@ -1,8 +1,9 @@
-"""Bind a job's ``inputs`` and ``output_grads`` to a plan: names checked, numbers to arrays.
+"""Bind a job's ``inputs``, ``output_grads`` and ``tangents`` to a plan: names checked, numbers to arrays.
 
 Scalar jobs give one number per input; batch jobs give arrays of one common length, the batch size
 (columnar: one array per input). ``output_grads`` values are numbers, or arrays of
-length batch_size in a batch; an output not named gets 1.
+length batch_size in a batch; an output not named gets 1. ``tangents``, a direction over the
+inputs, the same way: an input not named gets 0.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ class JobInputs:
     values: np.ndarray  # (n_inputs, batch_size)
     output_grads: np.ndarray  # (n_outputs, batch_size)
     batched: bool  # arrays were given: answers carry arrays, even for a batch of one
+    tangents: np.ndarray | None = None  # (n_inputs, batch_size): the direction, when one was given
 
     @property
     def batch_size(self) -> int:
         return int(self.values.shape[1])
 
 
-def bind_inputs(plan: Plan, inputs: Any, output_grads: Any = None, limits: Limits = DEFAULT_LIMITS) -> JobInputs:
-    """Check a job's inputs against its graph and turn them into arrays.
+def bind_inputs(
+    plan: Plan, inputs: Any, output_grads: Any = None, limits: Limits = DEFAULT_LIMITS, tangents: Any = None
+) -> JobInputs:
+    """Check a job's inputs (and output gradients and direction) against its graph and turn them into arrays.
 
     :raise InvalidInput: every problem found, each with its path.
     """
@@ -45,8 +49,15 @@ def bind_inputs(plan: Plan, inputs: Any, output_grads: Any = None, limits: Limit
         raise InvalidInput(problems)
     batch_size = _batch_size(plan, inputs, limits) if batched else 1
     values = _input_matrix(plan, inputs, batch_size, batched)
-    grads = _output_grad_matrix(plan, output_grads, batch_size, batched)
-    return JobInputs(values, grads, batched)
+    grads = np.ones((plan.outputs.size, batch_size), dtype=np.float64)
+    problems = _fill_named(grads, "output_grads", output_grads, plan.output_ids, "output", batched)
+    direction = None
+    if tangents is not None:
+        direction = np.zeros((plan.n_inputs, batch_size), dtype=np.float64)
+        problems += _fill_named(direction, "tangents", tangents, plan.input_ids, "input", batched)
+    if problems:
+        raise InvalidInput(problems)
+    return JobInputs(values, grads, batched, direction)
 
 
 def _name_problems(plan: Plan, inputs: dict[str, Any]) -> list[Problem]:
@@ -109,35 +120,35 @@ def _input_matrix(plan: Plan, inputs: dict[str, Any], batch_size: int, batched: 
     return values
 
 
-def _output_grad_matrix(plan: Plan, output_grads: Any, batch_size: int, batched: bool) -> np.ndarray:
-    grads = np.ones((plan.outputs.size, batch_size), dtype=np.float64)
-    if output_grads is None:
-        return grads
-    if type(output_grads) is not dict:
-        raise InvalidInput(
-            [Problem("output_grads", f"must be an object of output id: number, not {json_type(output_grads)}")]
-        )
-    row_of = {name: i for i, name in enumerate(plan.output_ids)}
+def _fill_named(matrix: np.ndarray, field: str, given: Any, ids: list[str], noun: str, batched: bool) -> list[Problem]:
+    """Set the rows of ``matrix`` (one per id) that ``given`` names; return the problems found.
+
+    ``given`` is an object of id -> number, or in a batch id -> number or array of batch_size numbers.
+    """
+    if given is None:
+        return []
+    if type(given) is not dict:
+        return [Problem(field, f"must be an object of {noun} id: number, not {json_type(given)}")]
+    row_of = {name: i for i, name in enumerate(ids)} if len(given) else {}
+    batch_size = matrix.shape[1]
     problems = []
-    for name, given in output_grads.items():
-        path = join_path("output_grads", name)
+    for name, value in given.items():
+        path = join_path(field, name)
         if name not in row_of:
-            problems.append(Problem(path, "is not an output of this graph"))
-        elif batched and type(given) is list:
-            row = finite_floats(given)
-            if len(given) != batch_size:
-                problems.append(Problem(path, f"has {len(given)} values; the batch size is {batch_size}"))
+            problems.append(Problem(path, f"is not an {noun} of this graph"))
+        elif batched and type(value) is list:
+            row = finite_floats(value)
+            if len(value) != batch_size:
+                problems.append(Problem(path, f"has {len(value)} values; the batch size is {batch_size}"))
             elif row is None:
-                problems += _item_problems(path, given)
+                problems += _item_problems(path, value)
             else:
-                grads[row_of[name]] = row
-        elif why := number_problem(given):
+                matrix[row_of[name]] = row
+        elif why := number_problem(value):
             problems.append(Problem(path, why if not batched else f"{why} or an array of {batch_size} numbers"))
         else:
-            grads[row_of[name]] = float(given)
-    if problems:
-        raise InvalidInput(problems)
-    return grads
+            matrix[row_of[name]] = float(value)
+    return problems
 
 
 def _number_problems(values: dict[str, Any]) -> list[Problem]:

@@ -2,10 +2,9 @@
 
 The loops apply the rules of the op table (``ops.py``) over flat arrays (CSR: gate g reads
 nodes ``sources[ptr[g]:ptr[g+1]]``) instead of one object per node, and in loops instead of
-recursion, so a chain of 10^6 gates is just a long loop. Four dispatchers are the only places
-here that name ops: ``_value`` and ``_partial`` pick the table's rule for one number,
-``_fold_rows`` and ``_grad_rows`` for a row of a batch (the choice made once a row, so the row
-loop vectorises); numba inlines the rules into each loop.
+recursion, so a chain of 10^6 gates is just a long loop. They name no op: the dispatchers of
+``dispatch.py`` pick the table's rule by op code, and numba inlines it into each loop.
+Tangents and gradients' tangents have their own kernels, in ``tangent_kernels.py``.
 
 Gradients are accumulated with ``+=`` one edge at a time, which is what makes fan-out and
 repeated inputs (``mul(x, x)``) come out right; a vectorised ``grad[idx] += w`` would drop
@@ -35,67 +34,9 @@ if "NUMBA_CACHE_DIR" not in os.environ and not os.access(Path(__file__).parent, 
     os.environ["NUMBA_CACHE_DIR"] = str(Path.home() / ".cache" / "gategraph" / "numba")
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
-from .ops import ADD, MUL, OPS, add_partial, add_value, mul_partial, mul_value
-
-ADD_CODE, MUL_CODE = ADD.code, MUL.code
-# by op code; numba freezes global arrays as constants
-IDENTITY = np.array([op.identity for op in OPS])
-READS_OTHERS = np.array([op.partial_reads_others for op in OPS])
-
-
-@njit(cache=True, inline="always")
-def _value(op, acc, x):  # pragma: no cover - compiled
-    """The op's value rule: acc op x."""
-    if op == MUL_CODE:
-        return mul_value(acc, x)
-    return add_value(acc, x)
-
-
-@njit(cache=True, inline="always")
-def _partial(op, before, after):  # pragma: no cover - compiled
-    """The op's local gradient of one input, from the folds of the inputs before and after it."""
-    if op == MUL_CODE:
-        return mul_partial(before, after)
-    return add_partial(before, after)
-
-
-def _at(x, j):  # pragma: no cover - compiled only, through its overload
-    """x[j] for a row, x itself for a number (a row of one repeated number, such as an identity)."""
-
-
-@overload(_at, inline="always")
-def _at_overload(x, j):
-    if isinstance(x, types.Array):
-        return lambda x, j: x[j]
-    return lambda x, j: x
-
-
-@njit(cache=True, inline="always")
-def _fold_rows(op, out, a, b):  # pragma: no cover - compiled
-    """out[j] = a[j] op b[j] along rows (out may be a): the value rule, chosen once a row so the loop vectorises."""
-    if op == MUL_CODE:
-        for j in range(out.size):
-            out[j] = mul_value(a[j], b[j])
-    else:
-        for j in range(out.size):
-            out[j] = add_value(a[j], b[j])
-
-
-@njit(cache=True, inline="always")
-def _grad_rows(op, dst, upstream, before, after):  # pragma: no cover - compiled
-    """dst[j] += upstream[j] * partial(before[j], after[j]) along rows: the local-gradient rule, chosen once a row.
-
-    ``before`` or ``after`` may be a number (the op's identity) instead of a row.
-    """
-    if op == MUL_CODE:
-        for j in range(dst.size):
-            dst[j] += upstream[j] * mul_partial(_at(before, j), _at(after, j))
-    else:
-        for j in range(dst.size):
-            dst[j] += upstream[j] * add_partial(_at(before, j), _at(after, j))
+from .dispatch import IDENTITY, READS_OTHERS, fold_rows, grad_rows, op_partial, op_value
 
 
 @njit(cache=True, nogil=True)
@@ -143,16 +84,16 @@ def _shares_one(op, start, end, upstream, sources, vals, scratch):  # pragma: no
     """The gradient flowing back along each input wire of one gate, into ``scratch[:end - start]``."""
     if not READS_OTHERS[op]:
         for k in range(start, end):
-            scratch[k - start] = upstream * _partial(op, IDENTITY[op], IDENTITY[op])
+            scratch[k - start] = upstream * op_partial(op, IDENTITY[op], IDENTITY[op])
         return
     before = IDENTITY[op]
     for k in range(start, end):
         scratch[k - start] = before
-        before = _value(op, before, vals[sources[k]])
+        before = op_value(op, before, vals[sources[k]])
     after = IDENTITY[op]
     for k in range(end - 1, start - 1, -1):
-        scratch[k - start] = upstream * _partial(op, scratch[k - start], after)
-        after = _value(op, after, vals[sources[k]])
+        scratch[k - start] = upstream * op_partial(op, scratch[k - start], after)
+        after = op_value(op, after, vals[sources[k]])
 
 
 @njit(cache=True, nogil=True)
@@ -163,7 +104,7 @@ def forward_one(ops, ptr, sources, order, first_gate, vals):  # pragma: no cover
         op = ops[g]
         acc = vals[sources[ptr[g]]]
         for k in range(ptr[g] + 1, ptr[g + 1]):
-            acc = _value(op, acc, vals[sources[k]])
+            acc = op_value(op, acc, vals[sources[k]])
         vals[first_gate + g] = acc
 
 
@@ -181,8 +122,8 @@ def backward_one(ops, ptr, sources, order, first_gate, vals, grads, scratch):  #
             b = sources[start + 1]
             va = vals[a]
             vb = vals[b]
-            grads[a] += upstream * _partial(op, IDENTITY[op], vb)
-            grads[b] += upstream * _partial(op, va, IDENTITY[op])
+            grads[a] += upstream * op_partial(op, IDENTITY[op], vb)
+            grads[b] += upstream * op_partial(op, va, IDENTITY[op])
         else:
             _shares_one(op, start, end, upstream, sources, vals, scratch)
             for k in range(start, end):
@@ -210,7 +151,7 @@ def forward_batch(ops, ptr, sources, order, first_gate, vals):  # pragma: no cov
         for j in range(out.size):
             out[j] = first[j]
         for k in range(ptr[g] + 1, ptr[g + 1]):
-            _fold_rows(ops[g], out, out, vals[sources[k]])
+            fold_rows(ops[g], out, out, vals[sources[k]])
 
 
 @njit(cache=True, nogil=True)
@@ -232,9 +173,9 @@ def backward_batch(ops, ptr, sources, order, first_gate, vals, grads, scratch): 
             ga = grads[sources[start]]
             gc = grads[sources[start + 1]]
             for b in range(upstream.size):
-                ga[b] += upstream[b] * _partial(op, identity, vc[b])
+                ga[b] += upstream[b] * op_partial(op, identity, vc[b])
             for b in range(upstream.size):
-                gc[b] += upstream[b] * _partial(op, va[b], identity)
+                gc[b] += upstream[b] * op_partial(op, va[b], identity)
         else:
             _wide_gate_batch(op, start, end, upstream, sources, vals, grads, scratch)
 
@@ -250,7 +191,7 @@ def _wide_gate_batch(op, start, end, upstream, sources, vals, grads, scratch):  
     n = end - start
     if not READS_OTHERS[op]:
         for k in range(start, end):
-            _grad_rows(op, grads[sources[k]], upstream, IDENTITY[op], IDENTITY[op])
+            grad_rows(op, grads[sources[k]], upstream, IDENTITY[op], IDENTITY[op])
         return
     batch_size = vals.shape[1]
     block = scratch.shape[1]
@@ -262,8 +203,8 @@ def _wide_gate_batch(op, start, end, upstream, sources, vals, grads, scratch):  
         scratch[0, :columns] = identity
         after[:] = identity
         for k in range(1, n):
-            _fold_rows(op, scratch[k, :columns], scratch[k - 1, :columns], vals[sources[start + k - 1], b0:b1])
+            fold_rows(op, scratch[k, :columns], scratch[k - 1, :columns], vals[sources[start + k - 1], b0:b1])
         for k in range(n - 1, -1, -1):
             src = sources[start + k]
-            _grad_rows(op, grads[src, b0:b1], upstream[b0:b1], scratch[k, :columns], after)
-            _fold_rows(op, after, after, vals[src, b0:b1])
+            grad_rows(op, grads[src, b0:b1], upstream[b0:b1], scratch[k, :columns], after)
+            fold_rows(op, after, after, vals[src, b0:b1])

@@ -1,17 +1,28 @@
-"""The op table: every gate's name, code, symbol, and its rules, stated once, side by side.
+"""The op table: every gate's name, code, symbol, and its four rules, stated once, side by side.
 
 As in micrograd's ``engine.py``, each op says how its output is computed and how a gradient
-flows back through it, next to each other. Here a gate of n inputs folds them with the op's
-``value`` rule, starting from the first input (``x1 op x2 op ... op xn``); its local gradient
-with respect to input k is ``partial(before_k, after_k)``, where ``before_k`` and ``after_k`` are
-the folds of the inputs before and after k (the op's ``identity`` when there are none). The
-gradient that flows into input k is ``upstream * partial(before_k, after_k)``, added, never
-assigned, which is what makes fan-out and repeated inputs (``mul(x, x)``) come out right.
+flows back through it, next to each other; and, for directions (SPEC.md "Directions and
+curvature"), how each of those two changes along a direction: the rules' derivatives.
 
-The rules are compiled functions, so the kernels (``kernels.py``) inline them in their loops;
+A gate of n inputs folds them with the op's ``value`` rule, starting from the first input
+(``x1 op x2 op ... op xn``); its local gradient with respect to input k is
+``partial(before_k, after_k)``, where ``before_k`` and ``after_k`` are the folds of the inputs
+before and after k (the op's ``identity`` when there are none). The gradient that flows into
+input k is ``upstream * partial(before_k, after_k)``, added, never assigned, which is what makes
+fan-out and repeated inputs (``mul(x, x)``) come out right.
+
+The two further rules are the first two in dual numbers (a number and its derivative along the
+direction, its tangent): ``tangent(acc, acc_t, x, x_t)`` is the tangent of ``value(acc, x)``, and
+``partial_tangent(before, before_t, after, after_t)`` the tangent of ``partial(before, after)``.
+A node's tangent folds with ``tangent`` beside its value (forward mode, a Jacobian-vector
+product); its gradient's tangent flows back as ``upstream_t * partial + upstream *
+partial_tangent`` (forward-over-reverse, a Hessian-vector product at the inputs).
+
+The rules are compiled functions, so the kernels (``kernels.py``, ``tangent_kernels.py``, which
+pick them by op code through ``dispatch.py``) inline them in their loops;
 everything else (compile, serialization, schemas, the picture, the API) reads names, codes and
-symbols from ``OPS``. Adding an op means: its two rules and its ``Op`` row here, and its branch in
-the kernels' ``_value`` and ``_partial`` dispatchers.
+symbols from ``OPS``. Adding an op means: its four rules and its ``Op`` row here, and its branch in
+each dispatcher of ``dispatch.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +46,18 @@ def add_partial(before: float, after: float) -> float:
 
 
 @njit(cache=True, inline="always")
+def add_tangent(acc: float, acc_t: float, x: float, x_t: float) -> float:
+    """d(acc + x) = d acc + d x"""
+    return acc_t + x_t
+
+
+@njit(cache=True, inline="always")
+def add_partial_tangent(before: float, before_t: float, after: float, after_t: float) -> float:
+    """d(1) = 0 (kernels skip it: see ``partial_reads_others``)"""
+    return 0.0
+
+
+@njit(cache=True, inline="always")
 def mul_value(acc: float, x: float) -> float:
     """x1 * x2 * ... * xn"""
     return acc * x
@@ -49,6 +72,18 @@ def mul_partial(before: float, after: float) -> float:
     return before * after
 
 
+@njit(cache=True, inline="always")
+def mul_tangent(acc: float, acc_t: float, x: float, x_t: float) -> float:
+    """d(acc * x) = d acc * x + acc * d x"""
+    return acc_t * x + acc * x_t
+
+
+@njit(cache=True, inline="always")
+def mul_partial_tangent(before: float, before_t: float, after: float, after_t: float) -> float:
+    """d(before * after) = d before * after + before * d after: prefix and suffix folds again, no division."""
+    return before_t * after + before * after_t
+
+
 @dataclass(frozen=True)
 class Op:
     name: str  # in graph definitions and answers
@@ -57,11 +92,16 @@ class Op:
     identity: float  # the fold of no inputs: ``before`` of the first input, ``after`` of the last
     value: Callable[[float, float], float]
     partial: Callable[[float, float], float]
-    partial_reads_others: bool  # False when ``partial`` ignores ``before`` and ``after``: the kernels skip the folds
+    tangent: Callable[[float, float, float, float], float]
+    partial_tangent: Callable[[float, float, float, float], float]
+    # False when ``partial`` ignores ``before`` and ``after`` (a constant): the kernels skip the
+    # folds, and the constant's tangent, which is 0 (multiplying by it would turn an infinite
+    # upstream gradient into NaN where nothing changes)
+    partial_reads_others: bool
 
 
-ADD = Op("add", 0, "+", 0.0, add_value, add_partial, partial_reads_others=False)
-MUL = Op("mul", 1, "×", 1.0, mul_value, mul_partial, partial_reads_others=True)
+ADD = Op("add", 0, "+", 0.0, add_value, add_partial, add_tangent, add_partial_tangent, partial_reads_others=False)
+MUL = Op("mul", 1, "×", 1.0, mul_value, mul_partial, mul_tangent, mul_partial_tangent, partial_reads_others=True)
 
 OPS: tuple[Op, ...] = (ADD, MUL)  # indexed by code
 NAMES: tuple[str, ...] = tuple(op.name for op in OPS)

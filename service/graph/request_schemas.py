@@ -201,3 +201,11 @@ class JobRequestSchema(Schema):
     check_gradients = StrictBoolean(
         load_default=False, metadata={"description": "Also compare gradients with central finite differences."}
     )
+    tangents = Assignment(
+        metadata={
+            "description": "A direction v over the inputs (input id -> number, or array of batch size; "
+            "inputs not named: 0). Every node then also has its `tangent` (the derivative of its value "
+            "along v) and `grad_tangent` (of its gradient along v: H v at the inputs).",
+            "example": {"x": 1},
+        }
+    )

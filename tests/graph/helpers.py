@@ -11,13 +11,28 @@ from service.graph import bind_inputs, evaluate, load_graph
 
 def run(definition: dict[str, Any], inputs: dict[str, Any], output_grads: dict[str, Any] | None = None):
     """Return (values, grads) as dicts of id -> float (or -> array for a batch)."""
+    return _run(definition, inputs, output_grads, None)
+
+
+def run_directional(
+    definition: dict[str, Any],
+    inputs: dict[str, Any],
+    tangents: dict[str, Any],
+    output_grads: dict[str, Any] | None = None,
+):
+    """Return (values, grads, tangents, grad_tangents) as dicts of id -> float (or -> array for a batch)."""
+    return _run(definition, inputs, output_grads, tangents)
+
+
+def _run(definition, inputs, output_grads, tangents) -> tuple[dict[str, Any], ...]:
     plan = load_graph(definition)
-    bound = bind_inputs(plan, inputs, output_grads)
-    result = evaluate(plan, bound.values, bound.output_grads)
+    bound = bind_inputs(plan, inputs, output_grads, tangents=tangents)
+    result = evaluate(plan, bound.values, bound.output_grads, bound.tangents)
     squeeze = (lambda row: row) if bound.batched else (lambda row: float(row[0]))
-    values = {nid: squeeze(result.values[i]) for i, nid in enumerate(plan.ids)}
-    grads = {nid: squeeze(result.grads[i]) for i, nid in enumerate(plan.ids)}
-    return values, grads
+    arrays = [result.values, result.grads]
+    if tangents is not None:
+        arrays += [result.tangents, result.grad_tangents]
+    return tuple({nid: squeeze(numbers[i]) for i, nid in enumerate(plan.ids)} for numbers in arrays)
 
 
 def as_float(d: dict[str, Any]) -> dict[str, float]:
