@@ -148,9 +148,9 @@ class _Computed:
 
 
 def _compute(plan: Plan, claimed: job_rows.Claim, timer: _StageTimer) -> _Computed:
-    values, output_grads = inputs_from_bytes(claimed.inputs)
+    values, output_grads, tangents = inputs_from_bytes(claimed.inputs)
     timer.next("computing", 0.3)
-    result = evaluate(plan, values, output_grads)
+    result = evaluate(plan, values, output_grads, tangents)
     check = None
     if claimed.check_gradients:
         timer.next("checking", 0.5)
@@ -162,9 +162,7 @@ def _compute(plan: Plan, claimed: job_rows.Claim, timer: _StageTimer) -> _Comput
 def _store(connection: Connection, job_id: str, attempt: int, computed: _Computed) -> bool:
     result = computed.result
     chunk_nodes = chunk_nodes_for(result.batch_size)
-    return job_rows.succeed(
-        connection, job_id, attempt, computed.output_values, computed.check, result.values, result.grads, chunk_nodes
-    )
+    return job_rows.succeed(connection, job_id, attempt, computed.output_values, computed.check, result, chunk_nodes)
 
 
 def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, stored: bool) -> str:

@@ -17,6 +17,7 @@ from service.graph import json_float, json_floats
 from service.runtime.job_states import ACTIVE_STATES
 from service.storage.job_reads import Outcome
 from service.storage.models import Graph
+from service.storage.result_chunks import NodeResults
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -88,16 +89,25 @@ def _number(value: Any) -> Any:
 
 
 def node_items(
-    ids: list[str], kinds_ops: list[tuple[str, str | None]], values: np.ndarray, grads: np.ndarray, batched: bool
+    ids: list[str], kinds_ops: list[tuple[str, str | None]], results: NodeResults, batched: bool
 ) -> list[dict[str, Any]]:
-    """Node items; values and grads are (n, batch_size) arrays, written as numbers or arrays of batch_size."""
-    vals, grs = json_floats(values), json_floats(grads)
-    if not batched:
-        vals, grs = [row[0] for row in vals], [row[0] for row in grs]
-    items = []
-    for node_id, (kind, op), value, grad in zip(ids, kinds_ops, vals, grs, strict=True):
-        item = {"id": node_id, "kind": kind, "value": value, "grad": grad}
+    """Node items: numbers, or arrays of batch_size numbers in a batch; tangents only if the job had a direction."""
+    values, grads = _column(results.values, batched), _column(results.grads, batched)
+    items = [
+        {"id": node_id, "kind": kind, "value": value, "grad": grad}
+        for node_id, (kind, _), value, grad in zip(ids, kinds_ops, values, grads, strict=True)
+    ]
+    if results.tangents is not None:
+        tangents, grad_tangents = _column(results.tangents, batched), _column(results.grad_tangents, batched)
+        for item, tangent, grad_tangent in zip(items, tangents, grad_tangents, strict=True):
+            item["tangent"], item["grad_tangent"] = tangent, grad_tangent
+    for item, (_, op) in zip(items, kinds_ops, strict=True):
         if op is not None:
             item["op"] = op
-        items.append(item)
     return items
+
+
+def _column(numbers: np.ndarray, batched: bool) -> list[Any]:
+    """(n, batch_size) numbers as JSON: a list per node in a batch, else one number per node."""
+    rows = json_floats(numbers)
+    return rows if batched else [row[0] for row in rows]

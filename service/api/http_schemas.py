@@ -21,6 +21,7 @@ VALUE = {
     "oneOf": [NUMBER_OR_STRING, {"type": "array", "items": NUMBER_OR_STRING}],
     "description": 'A number (an array of B numbers for a batch); non-finite as "Infinity", "-Infinity", "NaN".',
 }
+TANGENT_ONLY = "Jobs with `tangents` only: "
 
 
 class ValidationItemSchema(Schema):
@@ -116,6 +117,15 @@ class NodeSchema(Schema):
     op = fields.String(validate=validate.OneOf(NAMES), metadata={"description": "Gates only."})
     value = fields.Raw(required=True, metadata=VALUE)
     grad = fields.Raw(required=True, metadata=VALUE)
+    tangent = fields.Raw(
+        metadata={**VALUE, "description": TANGENT_ONLY + "the value's derivative along v. " + VALUE["description"]}
+    )
+    grad_tangent = fields.Raw(
+        metadata={
+            **VALUE,
+            "description": TANGENT_ONLY + "the gradient's derivative along v (H v at inputs). " + VALUE["description"],
+        }
+    )
 
 
 class PageSchema(Schema):

@@ -116,7 +116,7 @@ def _replay(key: str | None, digest: str | None) -> Response | None:
 
 def _bind(plan: Plan, data: dict[str, Any]) -> JobInputs:
     try:
-        return bind_inputs(plan, data["inputs"], data.get("output_grads"), settings().limits)
+        return bind_inputs(plan, data["inputs"], data.get("output_grads"), settings().limits, data.get("tangents"))
     except InvalidInput as exc:
         raise invalid(exc.problems) from None
 

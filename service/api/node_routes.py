@@ -1,4 +1,4 @@
-"""/v1/jobs/{id}/nodes: every node's value and gradient, paged by cursor, or ranked by |gradient|."""
+"""/v1/jobs/{id}/nodes: every node's value and gradient (and tangents), paged by cursor, or ranked by |gradient|."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from service.runtime.job_states import ACTIVE_STATES, SUCCEEDED
 from service.storage.graph_rows import find_node, graph_by_id, kinds_and_ops, node_rows, node_rows_at
 from service.storage.job_reads import stored_inputs
 from service.storage.models import Graph, Job
-from service.storage.result_chunks import read_results
+from service.storage.result_chunks import NodeResults, read_results
 
 from .answers import json_response, node_items
 from .body_parser import ApiBlueprint
@@ -60,27 +60,27 @@ def list_nodes(query: dict[str, Any], job_id: Any) -> Response:
     if start < 0:
         raise bad_cursor()
     if query["order"] == "-abs_grad":
-        values, grads, numbers = _ranked(job, graph.n_nodes, start, limit)
+        results, numbers = _ranked(job, graph.n_nodes, start, limit)
         ids, codes = node_rows_at(db(), graph, numbers)
     else:
         stop = min(start + limit, graph.n_nodes)
         if start >= stop:
             return json_response({"items": [], "next_cursor": None})
         ids, codes = node_rows(db(), graph, start, stop)
-        values, grads = read_results(db(), job, start, stop)
+        results = read_results(db(), job, start, stop)
     end = start + len(ids)
     cursor = encode_cursor(end) if end < graph.n_nodes and ids else None
-    items = node_items(ids, kinds_and_ops(codes), values, grads, job.batched)
+    items = node_items(ids, kinds_and_ops(codes), results, job.batched)
     return json_response({"items": items, "next_cursor": cursor})
 
 
-def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch.
+def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[NodeResults, np.ndarray]:
+    """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch: results and numbers.
 
     NaN ranks first; ties go by node index.
     """
-    values, grads = read_results(db(), job, 0, n_nodes)
-    score = np.abs(grads).max(axis=1)
+    results = read_results(db(), job, 0, n_nodes)
+    score = np.abs(results.grads).max(axis=1)
     score[np.isnan(score)] = np.inf
     n, wanted = score.size, min(start + limit, score.size)
     candidates = np.arange(n)
@@ -88,21 +88,21 @@ def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[np.ndarray,
         threshold = np.partition(score, n - wanted)[n - wanted]
         candidates = np.flatnonzero(score >= threshold)
     ranked = candidates[np.lexsort((candidates, -score[candidates]))][start : start + limit]
-    return values[ranked], grads[ranked], ranked
+    return results.take(ranked), ranked
 
 
 @blp.route("/<uuid:job_id>/nodes/<string:node_id>", methods=["GET"])
 @blp.response(200, NodeSchema)
 @blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
 def get_node(job_id: Any, node_id: str) -> Response:
-    """One node's value and gradient."""
+    """One node's value and gradient (and tangents)."""
     job, graph = _finished_job(job_id)
     number = None if id_problem(node_id) else find_node(db(), graph, node_id)
     if number is None:
         raise ApiProblem(404, "Not found", f"no node {node_id[:128]!r} in this job's graph", type_="not-found")
     ids, codes = node_rows(db(), graph, number, number + 1)
-    values, grads = read_results(db(), job, number, number + 1)
-    return json_response(node_items(ids, kinds_and_ops(codes), values, grads, job.batched)[0])
+    results = read_results(db(), job, number, number + 1)
+    return json_response(node_items(ids, kinds_and_ops(codes), results, job.batched)[0])
 
 
 @blp.route("/<uuid:job_id>/diagram.svg", methods=["GET"])
@@ -120,13 +120,13 @@ def diagram(query: dict[str, Any], job_id: Any) -> Response:
     item = query["item"]
     if item >= job.batch_size:
         raise invalid([Problem("item", f"must be below the batch size {job.batch_size}")], "query string")
-    values, grads = read_results(db(), job, 0, graph.n_nodes)
-    _, output_grads = stored_inputs(db(), job.id)
+    results = read_results(db(), job, 0, graph.n_nodes)
+    output_grads = stored_inputs(db(), job.id)[1]
     plan = plan_cache().get(db(), graph.id)
     if plan is None:
         raise not_found("graph")  # deleted since this request read it
     try:
-        svg = render_svg(circuit_dot(plan, values[:, item], grads[:, item], output_grads[:, item]))
+        svg = render_svg(circuit_dot(plan, results.values[:, item], results.grads[:, item], output_grads[:, item]))
     except GraphvizMissing as exc:
         raise ApiProblem(503, "Service unavailable", str(exc), type_="graphviz-missing") from None
     return Response(svg, mimetype="image/svg+xml")

@@ -71,8 +71,8 @@ def job_counts(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
 
 
-def stored_inputs(session: Session, job_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """(input matrix, output gradients) of a job, each (rows, batch_size)."""
+def stored_inputs(session: Session, job_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(input matrix, output gradients, tangents or None) of a job, each (rows, batch_size)."""
     return inputs_from_bytes(session.scalar(select(Job.inputs).where(Job.id == job_id)))
 
 

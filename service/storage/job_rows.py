@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from service.graph import JobInputs
+from service.graph import Evaluation, JobInputs
 from service.graph.gradcheck import GradientCheck
 from service.runtime.job_states import ACTIVE_STATES, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED
 
@@ -168,17 +168,16 @@ def succeed(
     attempt: int,
     output_values: np.ndarray,
     gradient_check: GradientCheck | None,
-    values: np.ndarray,
-    grads: np.ndarray,
+    result: Evaluation,
     chunk_nodes: int,
 ) -> bool:
     """Store the results and mark the job succeeded, in one transaction; False if it is no longer ours.
 
-    ``output_values``: the outputs' rows of ``values``, kept on the job row for its answers.
+    ``output_values``: the outputs' rows of ``result.values``, kept on the job row for its answers.
     The results go first, so that ``finished_at`` is stamped when they are in; if the job was
     canceled, deleted or taken over meanwhile, the fenced update matches nothing and all is undone.
     """
-    write_results(executor, job_id, values, grads, chunk_nodes)
+    write_results(executor, job_id, result, chunk_nodes)
     params = {
         "job_id": job_id,
         "attempt": attempt,

@@ -126,10 +126,15 @@ class Job(Base):
 
 
 class JobChunk(Base):
-    """Values and gradients (float64, ``chunk_nodes`` x batch) of consecutive nodes of a job."""
+    """Values and gradients (float64, ``chunk_nodes`` x batch) of consecutive nodes of a job.
+
+    With their tangents and the gradients' tangents when the job had a direction, else NULL.
+    """
 
     __tablename__ = "job_chunks"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
     values: Mapped[bytes] = mapped_column(LargeBinary)
     grads: Mapped[bytes] = mapped_column(LargeBinary)
+    tangents: Mapped[bytes | None] = mapped_column(LargeBinary)
+    grad_tangents: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -1,14 +1,19 @@
-"""Per-node results of a job: values and gradients as float64 chunks of consecutive nodes.
+"""Per-node results of a job: values and gradients (and tangents) as float64 chunks of consecutive nodes.
 
 A chunk holds ``chunk_nodes`` nodes x B numbers (about 128 KiB), so a 10^6-node job is about
-60 rows of each array, written in one transaction, and one node is one primary-key read.
+60 rows of each array, written in one transaction, and one node is one primary-key read. A job
+with a direction stores its tangents and gradients' tangents in the same rows, chunked alike.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sqlalchemy import Connection, bindparam, delete, insert
 from sqlalchemy.orm import Session
+
+from service.graph import Evaluation
 
 from .chunks import chunk_rows
 from .models import Job, JobChunk
@@ -25,31 +30,54 @@ _DELETE = delete(CHUNKS).where(CHUNKS.c.job_id == bindparam("job_id"))
 _INSERT = insert(CHUNKS)
 
 
-def write_results(
-    connection: Connection | Session, job_id: str, values: np.ndarray, grads: np.ndarray, chunk_nodes: int
-) -> int:
+def write_results(connection: Connection | Session, job_id: str, result: Evaluation, chunk_nodes: int) -> int:
     """Replace the job's result chunks (idempotent: a re-run overwrites, never duplicates)."""
     connection.execute(_DELETE, {"job_id": job_id})
+
+    def part(numbers: np.ndarray | None, s: int) -> bytes | None:
+        return None if numbers is None else np.ascontiguousarray(numbers[s : s + chunk_nodes]).tobytes()
+
     rows = [
         {
             "job_id": job_id,
             "chunk": c,
-            "values": np.ascontiguousarray(values[s : s + chunk_nodes]).tobytes(),
-            "grads": np.ascontiguousarray(grads[s : s + chunk_nodes]).tobytes(),
+            "values": part(result.values, s),
+            "grads": part(result.grads, s),
+            "tangents": part(result.tangents, s),
+            "grad_tangents": part(result.grad_tangents, s),
         }
-        for c, s in enumerate(range(0, values.shape[0], chunk_nodes))
+        for c, s in enumerate(range(0, result.values.shape[0], chunk_nodes))
     ]
     connection.execute(_INSERT, rows)
     return len(rows)
 
 
-def read_results(session: Session, job: Job, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Values and gradients of nodes ``start`` to ``stop`` (exclusive), shape (stop - start, B)."""
-    rows, lo = chunk_rows(
-        session, JobChunk, JobChunk.job_id == job.id, start, stop, job.chunk_nodes, JobChunk.values, JobChunk.grads
-    )
+@dataclass(frozen=True)
+class NodeResults:
+    """Values and gradients of consecutive (or chosen) nodes, each (n, batch_size); tangents None if no direction."""
 
-    def stack(parts: list[bytes]) -> np.ndarray:
+    values: np.ndarray
+    grads: np.ndarray
+    tangents: np.ndarray | None = None
+    grad_tangents: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> NodeResults:
+        """These nodes' results, in the order of ``rows``."""
+
+        def pick(numbers: np.ndarray | None) -> np.ndarray | None:
+            return None if numbers is None else numbers[rows]
+
+        return NodeResults(self.values[rows], self.grads[rows], pick(self.tangents), pick(self.grad_tangents))
+
+
+def read_results(session: Session, job: Job, start: int, stop: int) -> NodeResults:
+    """Results of nodes ``start`` to ``stop`` (exclusive), each array (stop - start, B)."""
+    columns = (JobChunk.values, JobChunk.grads, JobChunk.tangents, JobChunk.grad_tangents)
+    rows, lo = chunk_rows(session, JobChunk, JobChunk.job_id == job.id, start, stop, job.chunk_nodes, *columns)
+
+    def stack(parts: list[bytes | None]) -> np.ndarray | None:
+        if not parts or parts[0] is None:
+            return None
         return np.frombuffer(b"".join(parts), dtype=np.float64).reshape(-1, job.batch_size)[lo : lo + stop - start]
 
-    return stack([r.values for r in rows]), stack([r.grads for r in rows])
+    return NodeResults(*(stack([r[i] for r in rows]) for i in range(len(columns))))

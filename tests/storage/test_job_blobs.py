@@ -26,16 +26,29 @@ def test_inputs_round_trip_exactly(shape):
     values = rng.standard_normal(shape)
     values[0, 0] = -0.0
     grads = rng.standard_normal((2, shape[1]))
-    got_values, got_grads = inputs_from_bytes(inputs_to_bytes(JobInputs(values, grads, shape[1] > 1)))
+    got_values, got_grads, got_tangents = inputs_from_bytes(inputs_to_bytes(JobInputs(values, grads, shape[1] > 1)))
     assert got_values.tobytes() == values.tobytes() and got_grads.tobytes() == grads.tobytes()
+    assert got_tangents is None
+
+
+@pytest.mark.parametrize("shape", [(3, 1), (5, 7)])
+def test_inputs_with_a_direction_round_trip_exactly(shape):
+    rng = np.random.default_rng(1)
+    values, grads, tangents = rng.standard_normal(shape), rng.standard_normal((2, shape[1])), rng.standard_normal(shape)
+    tangents[-1, -1] = -0.0
+    blob = inputs_to_bytes(JobInputs(values, grads, shape[1] > 1, tangents))
+    got_values, got_grads, got_tangents = inputs_from_bytes(blob)
+    assert got_values.tobytes() == values.tobytes() and got_grads.tobytes() == grads.tobytes()
+    assert got_tangents.tobytes() == tangents.tobytes()
+    assert inputs_batch_size(blob) == shape[1]
 
 
 def test_inputs_stored_as_npz_by_earlier_versions_still_load():
     values, grads = np.array([[-2.0], [5.0], [-4.0]]), np.array([[1.0]])
     buffer = io.BytesIO()
     np.savez(buffer, values=values, output_grads=grads)
-    got_values, got_grads = inputs_from_bytes(buffer.getvalue())
-    assert np.array_equal(got_values, values) and np.array_equal(got_grads, grads)
+    got_values, got_grads, got_tangents = inputs_from_bytes(buffer.getvalue())
+    assert np.array_equal(got_values, values) and np.array_equal(got_grads, grads) and got_tangents is None
 
 
 def test_unknown_inputs_format_is_refused():

@@ -3,7 +3,7 @@
 import numpy as np
 from sqlalchemy import select
 
-from service.graph import JobInputs, load_graph
+from service.graph import Evaluation, JobInputs, load_graph
 from service.storage import job_rows
 from service.storage.database import get_engine, session_factory
 from service.storage.graph_rows import save_graph
@@ -33,9 +33,9 @@ def test_claim_reads_the_job_and_fences_the_final_write(settings):
         taken_over = job_rows.claim(conn, job_id, job_rows.seconds_ago(-60))  # as if its heartbeat were stale
         assert taken_over is not None and taken_over.attempt == 2
         values, grads = np.array([[2.0], [3.0], [6.0]]), np.array([[3.0], [2.0], [1.0]])
-        outputs = values[[2]]
-        assert not job_rows.succeed(conn, job_id, 1, outputs, None, values, grads, 16)  # the first attempt lost the job
-        assert job_rows.succeed(conn, job_id, 2, outputs, None, values, grads, 16)
+        outputs, result = values[[2]], Evaluation(values, grads)
+        assert not job_rows.succeed(conn, job_id, 1, outputs, None, result, 16)  # the first attempt lost the job
+        assert job_rows.succeed(conn, job_id, 2, outputs, None, result, 16)
     with session_factory(settings.database_url)() as session:
         job = session.get(Job, job_id)
         assert job.status == "succeeded" and job.attempts == 2 and job.finished_at >= job.started_at
