@@ -127,7 +127,7 @@ def _echo_json(value) -> None:
     "inputs_file",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON (an object of input: value, or {inputs, output_grads}) "
+    help="JSON (an object of input: value, or {inputs, output_grads, tangents}) "
     "or CSV (one column per input, a row per assignment).",
 )
 @click.option("--check-gradients", is_flag=True, help="Also compare gradients with finite differences.")
@@ -141,9 +141,9 @@ def submit(
     """Submit GRAPH_FILE (a definition, or a graph id in a .txt file) with the inputs of --inputs."""
     from service.cli_files import read_graph, read_inputs
 
-    inputs, output_grads = read_inputs(inputs_file)
+    inputs, output_grads, tangents = read_inputs(inputs_file)
     client = _client(url, key)
-    job = _api(lambda: client.submit(read_graph(graph_file), inputs, output_grads, check_gradients))
+    job = _api(lambda: client.submit(read_graph(graph_file), inputs, output_grads, check_gradients, tangents=tangents))
     if not wait:
         _echo_json(job)
         return
@@ -174,7 +174,11 @@ def status(job_id: str, wait: bool, timeout: float | None, url: str, key: str) -
 @_url
 @_key
 def nodes(job_id: str, fmt: str, url: str, key: str) -> None:
-    """Print every node of a succeeded job: JSON lines, or CSV (id,kind,op,value,grad; batches as one row per item)."""
+    """Print every node of a succeeded job: JSON lines, or CSV.
+
+    CSV columns: id, kind, op (gates only), item (the batch item, empty for a single assignment),
+    value, grad, and tangent, grad_tangent for a job with a direction. A batch has one row per node and item.
+    """
     from service.cli_files import write_nodes
 
     client = _client(url, key)

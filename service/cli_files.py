@@ -20,14 +20,14 @@ def read_graph(path: Path) -> str | dict[str, Any]:
     return data["graph"] if isinstance(data, dict) and "graph" in data else data
 
 
-def read_inputs(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(inputs, output_grads) from JSON, or a batch from CSV: a header of input ids, a row per assignment."""
+def read_inputs(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """(inputs, output_grads, tangents) from JSON, or a batch from CSV: a header of input ids, a row per assignment."""
     if path.suffix.lower() == ".csv":
-        return _csv_batch(path), None
+        return _csv_batch(path), None, None
     data = _json(path.read_text(), path)
     if isinstance(data, dict) and "inputs" in data:
-        return data["inputs"], data.get("output_grads")
-    return data, None
+        return data["inputs"], data.get("output_grads"), data.get("tangents")
+    return data, None, None
 
 
 def _json(text: str, path: Path) -> Any:
@@ -55,6 +55,10 @@ def _csv_batch(path: Path) -> dict[str, list[float]]:
     return columns
 
 
+CSV_NUMBERS = ("value", "grad")
+CSV_TANGENTS = ("tangent", "grad_tangent")  # columns for a job with a direction
+
+
 def write_nodes(items: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> None:
     """JSON lines, or CSV with one row per node (per node and batch item for a batch)."""
     if fmt == "json":
@@ -62,11 +66,14 @@ def write_nodes(items: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> None:
             out.write(json.dumps(item) + "\n")
         return
     writer = csv.writer(out)
-    writer.writerow(["id", "kind", "op", "item", "value", "grad"])
+    numbers: tuple[str, ...] = ()
     for item in items:
-        values, grads = item["value"], item["grad"]
-        if not isinstance(values, list):
-            writer.writerow([item["id"], item["kind"], item.get("op", ""), "", values, grads])
+        if not numbers:  # the first item says whether the job had a direction
+            numbers = CSV_NUMBERS + (CSV_TANGENTS if "tangent" in item else ())
+            writer.writerow(["id", "kind", "op", "item", *numbers])
+        head = [item["id"], item["kind"], item.get("op", "")]
+        if not isinstance(item["value"], list):
+            writer.writerow([*head, "", *(item[name] for name in numbers)])
             continue
-        for b, (value, grad) in enumerate(zip(values, grads, strict=True)):
-            writer.writerow([item["id"], item["kind"], item.get("op", ""), b, value, grad])
+        for b, row in enumerate(zip(*(item[name] for name in numbers), strict=True)):
+            writer.writerow([*head, b, *row])

@@ -5,7 +5,7 @@
 - Requests are retried with exponential backoff on connection errors, 429 and 503, honouring
   ``Retry-After``.
 - ``wait`` long-polls ``GET /v1/jobs/{id}?wait=`` until the job ends or the timeout passes.
-- ``node_arrays`` pages through a job's nodes into NumPy arrays.
+- ``node_arrays`` pages through a job's nodes into NumPy arrays (with tangents, for a job with a direction).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,24 @@ class ApiError(Exception):
         super().__init__(
             f"{status} {problem.get('title', '')}: {problem.get('detail', '')}" + (f" ({errors})" if errors else "")
         )
+
+
+_NODE_NUMBERS = ("value", "grad", "tangent", "grad_tangent")
+
+
+@dataclass(frozen=True)
+class NodeArrays:
+    """A job's nodes as arrays, in node order; tangents None for a job without a direction."""
+
+    ids: list[str]
+    values: np.ndarray
+    grads: np.ndarray
+    tangents: np.ndarray | None = None
+    grad_tangents: np.ndarray | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        """``ids, values, grads = client.node_arrays(job)``, as before directions existed."""
+        return iter((self.ids, self.values, self.grads))
 
 
 class Client:
@@ -69,13 +88,19 @@ class Client:
         output_grads: dict[str, Any] | None = None,
         check_gradients: bool = False,
         idempotency_key: str | None = None,
+        tangents: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Submit a job on a stored graph (its id) or on a definition (stored in the same call)."""
+        """Submit a job on a stored graph (its id) or on a definition (stored in the same call).
+
+        ``tangents``: a direction over the inputs; every node then also has its tangent and grad_tangent.
+        """
         body: dict[str, Any] = {"inputs": inputs}
         if output_grads is not None:
             body["output_grads"] = output_grads
         if check_gradients:
             body["check_gradients"] = True
+        if tangents is not None:
+            body["tangents"] = tangents
         if isinstance(graph, str):
             path = f"/v1/graphs/{graph}/jobs"
         else:
@@ -132,14 +157,21 @@ class Client:
         """The n nodes with the largest |gradient|."""
         return list(self.nodes(job_id, order="-abs_grad", page_size=n, limit=n))
 
-    def node_arrays(self, job_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(ids, values, grads): arrays of shape (n_nodes,), or (n_nodes, B) for a batch; non-finite as floats."""
-        ids, values, grads = [], [], []
+    def node_arrays(self, job_id: str) -> NodeArrays:
+        """Every node's numbers as arrays of shape (n_nodes,), or (n_nodes, B) for a batch; non-finite as floats.
+
+        Unpacks as ``ids, values, grads``; ``.tangents`` and ``.grad_tangents`` for a job with a direction.
+        """
+        ids: list[str] = []
+        columns: dict[str, list[Any]] = {name: [] for name in _NODE_NUMBERS}
         for item in self.nodes(job_id):
             ids.append(item["id"])
-            values.append(item["value"])
-            grads.append(item["grad"])
-        return ids, _floats(values), _floats(grads)
+            for name, numbers in columns.items():
+                numbers.append(item.get(name))
+        arrays = {name: _floats(numbers) for name, numbers in columns.items() if numbers and numbers[0] is not None}
+        return NodeArrays(
+            ids, arrays.get("value"), arrays.get("grad"), arrays.get("tangent"), arrays.get("grad_tangent")
+        )
 
     # transport
     def _call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:

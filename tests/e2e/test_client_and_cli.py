@@ -52,6 +52,22 @@ def test_client_batch_and_non_finite_values_as_arrays(client, start_worker):
     assert np.isnan(b[0]) and b[1] == 12.0 and values.shape == (4, 2)
 
 
+def test_client_directions_through_a_real_worker(client, start_worker, example):
+    start_worker()
+    job = client.submit(example["graph"], example["inputs"], tangents={"x": 1})
+    assert client.wait(job["id"], timeout=60)["status"] == "succeeded"
+    arrays = client.node_arrays(job["id"])
+    assert arrays.ids == ["x", "y", "z", "q", "f"]
+    np.testing.assert_array_equal(arrays.tangents, [1, 0, 0, 1, -4])  # SPEC.md, along x
+    np.testing.assert_array_equal(arrays.grad_tangents, [0, 0, 1, 0, 0])
+    batch = client.submit(example["graph"], {k: [v, 2 * v] for k, v in example["inputs"].items()}, tangents={"z": 1})
+    assert client.wait(batch["id"], timeout=60)["status"] == "succeeded"
+    arrays = client.node_arrays(batch["id"])
+    # along z: tangent(f) = x + y; grad(x) = grad(y) = z moves by 1; grad(q) = z too
+    np.testing.assert_array_equal(arrays.tangents, [[0, 0], [0, 0], [1, 1], [0, 0], [3, 6]])
+    np.testing.assert_array_equal(arrays.grad_tangents, [[1, 1], [1, 1], [0, 0], [1, 1], [0, 0]])
+
+
 def test_a_retried_submission_is_one_job(client, example):
     first = client.submit(example["graph"], example["inputs"], idempotency_key="same")
     again = client.submit(example["graph"], example["inputs"], idempotency_key="same")
@@ -94,6 +110,22 @@ def test_cli_submit_wait_status_nodes_top(base_url, keys, start_worker, example,
     assert csv_out[0] == "id,kind,op,item,value,grad" and "q,gate,add,,3.0,-4.0" in csv_out
     table = run_cli(base_url, keys["acme"], "top", job["id"], "-n", "2").stdout
     assert "x" in table and "-4.0" in table and "f" not in table.split("grad", 1)[1]
+
+
+def test_cli_submits_a_direction_and_prints_its_columns(base_url, keys, start_worker, example, tmp_path):
+    start_worker()
+    graph = tmp_path / "graph.json"
+    graph.write_text(json.dumps(example["graph"]))
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"inputs": example["inputs"], "tangents": {"x": 1}}))
+    result = run_cli(base_url, keys["acme"], "submit", str(graph), "--inputs", str(inputs), "--wait")
+    assert result.exit_code == 0, result.output
+    job = json.loads(result.stdout[result.stdout.index("{") :])
+    csv_out = run_cli(base_url, keys["acme"], "nodes", job["id"], "--format", "csv").stdout.splitlines()
+    assert csv_out[0] == "id,kind,op,item,value,grad,tangent,grad_tangent"
+    assert "f,gate,mul,,-12.0,1.0,-4.0,0.0" in csv_out and "z,input,,,-4.0,3.0,0.0,1.0" in csv_out
+    lines = [json.loads(line) for line in run_cli(base_url, keys["acme"], "nodes", job["id"]).stdout.splitlines()]
+    assert {n["id"]: n["tangent"] for n in lines} == {"x": 1.0, "y": 0.0, "z": 0.0, "q": 1.0, "f": -4.0}
 
 
 def test_cli_csv_inputs_make_a_batch(base_url, keys, start_worker, example, tmp_path):
