@@ -45,21 +45,23 @@ def evaluate(
     if inputs.ndim != 2 or inputs.shape[0] != plan.n_inputs:
         raise ValueError(f"inputs must have shape ({plan.n_inputs}, batch_size), not {inputs.shape}")
     batch_size = inputs.shape[1]
-    values = np.empty((plan.n_nodes, batch_size), dtype=np.float64)
+    if tangents is None:
+        values = np.empty((plan.n_nodes, batch_size), dtype=np.float64)
+        grads = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # fresh zero pages, not a written copy
+    else:
+        duals = np.zeros((plan.n_nodes, 2, batch_size), dtype=np.float64)  # see directional_passes
+        grad_duals = np.zeros((plan.n_nodes, 2, batch_size), dtype=np.float64)  # the output seeds do not move
+        values, tans, grads, grad_tans = duals[:, 0], duals[:, 1], grad_duals[:, 0], grad_duals[:, 1]
+        tans[: plan.n_inputs] = tangents  # and constants do not move along v either
     values[: plan.n_inputs] = inputs
     values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
-    grads = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # fresh zero pages, not a written copy
     # outputs are distinct nodes and no gradient has flowed yet: the seed is assigned, not added
     grads[plan.outputs] = 1.0 if output_grads is None else np.asarray(output_grads, dtype=np.float64)
     if tangents is None:
         forward(plan, values)
         backward(plan, values, grads)
         return Evaluation(values, grads)
-    tans = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # constants do not move along v
-    tans[: plan.n_inputs] = tangents
-    grad_tans = np.zeros((plan.n_nodes, batch_size), dtype=np.float64)  # the output seeds do not either
-    forward_with_tangents(plan, values, tans)
-    backward_with_tangents(plan, values, tans, grads, grad_tans)
+    directional_passes(plan, duals, grad_duals)
     return Evaluation(values, grads, tans, grad_tans)
 
 
@@ -89,27 +91,23 @@ def backward(plan: Plan, values: np.ndarray, grads: np.ndarray) -> None:
         kernels.backward_batch(*_arrays(plan), values, grads, scratch)
 
 
-def forward_with_tangents(plan: Plan, values: np.ndarray, tangents: np.ndarray) -> None:
-    """``forward``, and the gate rows of ``tangents`` from its input and constant rows, in the same pass."""
-    if values.shape[1] == 1:
-        tangent_kernels.forward_one(*_arrays(plan), values.reshape(-1), tangents.reshape(-1))
-    else:
-        tangent_kernels.forward_batch(*_arrays(plan), values, tangents)
+def directional_passes(plan: Plan, duals: np.ndarray, grad_duals: np.ndarray) -> None:
+    """``forward`` and ``backward`` with tangents beside values and gradients, in the same two passes.
 
-
-def backward_with_tangents(
-    plan: Plan, values: np.ndarray, tangents: np.ndarray, grads: np.ndarray, grad_tangents: np.ndarray
-) -> None:
-    """``backward``, and the gradients' tangents into ``grad_tangents``, in the same pass."""
-    batch_size = values.shape[1]
+    ``duals`` is (n_nodes, 2, batch_size): each node's values (``[:, 0]``) beside its tangents
+    (``[:, 1]``), inputs and constants filled; ``grad_duals`` the same for gradients and their
+    tangents, seeded at the outputs. Side by side, an edge to a random node is one cache miss.
+    """
+    n_nodes, _, batch_size = duals.shape
     if batch_size == 1:
-        scratch = np.empty((2, plan.max_arity), dtype=np.float64)
-        flat = (values.reshape(-1), tangents.reshape(-1), grads.reshape(-1), grad_tangents.reshape(-1))
-        tangent_kernels.backward_one(*_arrays(plan), *flat, scratch)
+        pairs, grad_pairs = duals.reshape(n_nodes, 2), grad_duals.reshape(n_nodes, 2)
+        tangent_kernels.forward_one(*_arrays(plan), pairs)
+        tangent_kernels.backward_one(*_arrays(plan), pairs, grad_pairs, np.empty((2, plan.max_arity)))
     else:
         block = min(batch_size, max(1, SCRATCH_CELLS // (2 * (plan.max_arity + 1))))
         scratch = np.empty((2, plan.max_arity + 1, block), dtype=np.float64)
-        tangent_kernels.backward_batch(*_arrays(plan), values, tangents, grads, grad_tangents, scratch)
+        tangent_kernels.forward_batch(*_arrays(plan), duals)
+        tangent_kernels.backward_batch(*_arrays(plan), duals, grad_duals, scratch)
 
 
 def wire_grads(plan: Plan, values: np.ndarray, grads: np.ndarray) -> np.ndarray:

@@ -13,7 +13,11 @@ else: its partial's tangent is 0, and skipping it keeps an infinite upstream gra
 becoming NaN through ``inf * 0``.
 
 Separate kernels rather than a flag on the plain ones: a job without a direction then pays
-nothing for it, not a branch an edge.
+nothing for it, not a branch an edge. A node's value and tangent sit side by side (``duals``,
+(n_nodes, 2, batch_size)), as do its gradient and the gradient's tangent (``grad_duals``): an
+edge to a random node then costs one cache miss, not two. Measured on this machine (2026-12-02, 10^6
+binary gates, backward alone): deep chains 21.6 ms interleaved against 41.9 ms in separate
+arrays, wide graphs 40.2 against 59.9 (the plain backward: 13.3 and 30.3).
 """
 
 from __future__ import annotations
@@ -23,36 +27,40 @@ from numba import njit
 from .dispatch import (
     IDENTITY,
     READS_OTHERS,
-    fold_rows,
+    fold_tangent_rows,
     grad_rows,
-    grad_tangent_rows,
     op_partial,
     op_partial_tangent,
     op_tangent,
     op_value,
-    tangent_rows,
+    pair_grad_tangent_rows,
+    share_tangent,
+    wide_input_rows,
 )
 
 
 @njit(cache=True, nogil=True)
-def forward_one(ops, ptr, sources, order, first_gate, vals, tans):  # pragma: no cover - compiled
-    """Values and tangents of every gate, one assignment: the value fold and its tangent side by side."""
+def forward_one(ops, ptr, sources, order, first_gate, duals):  # pragma: no cover - compiled
+    """Values and tangents of every gate, one assignment: the value fold and its tangent side by side.
+
+    ``duals`` is (n_nodes, 2): each node's value and tangent.
+    """
     for t in range(order.size):
         g = order[t]
         op = ops[g]
         first = sources[ptr[g]]
-        acc = vals[first]
-        acc_t = tans[first]
+        acc = duals[first, 0]
+        acc_t = duals[first, 1]
         for k in range(ptr[g] + 1, ptr[g + 1]):
-            x = vals[sources[k]]
-            acc_t = op_tangent(op, acc, acc_t, x, tans[sources[k]])  # of the fold so far, before it moves on
+            x = duals[sources[k], 0]
+            acc_t = op_tangent(op, acc, acc_t, x, duals[sources[k], 1])  # of the fold so far, before it moves on
             acc = op_value(op, acc, x)
-        vals[first_gate + g] = acc
-        tans[first_gate + g] = acc_t
+        duals[first_gate + g, 0] = acc
+        duals[first_gate + g, 1] = acc_t
 
 
 @njit(cache=True, inline="always")
-def _shares_one(op, start, end, upstream, upstream_t, sources, vals, tans, scratch):  # pragma: no cover
+def _shares_one(op, start, end, upstream, upstream_t, sources, duals, scratch):  # pragma: no cover
     """The gradient and its tangent flowing back along each input wire of one gate, into ``scratch[0:2, :n]``."""
     identity = IDENTITY[op]
     if not READS_OTHERS[op]:
@@ -66,8 +74,8 @@ def _shares_one(op, start, end, upstream, upstream_t, sources, vals, tans, scrat
     for k in range(start, end):
         scratch[0, k - start] = before
         scratch[1, k - start] = before_t
-        x = vals[sources[k]]
-        before_t = op_tangent(op, before, before_t, x, tans[sources[k]])
+        x = duals[sources[k], 0]
+        before_t = op_tangent(op, before, before_t, x, duals[sources[k], 1])
         before = op_value(op, before, x)
     after = identity
     after_t = 0.0
@@ -77,68 +85,67 @@ def _shares_one(op, start, end, upstream, upstream_t, sources, vals, tans, scrat
         partial = op_partial(op, b, after)
         scratch[0, k - start] = upstream * partial
         scratch[1, k - start] = upstream_t * partial + upstream * op_partial_tangent(op, b, b_t, after, after_t)
-        x = vals[sources[k]]
-        after_t = op_tangent(op, after, after_t, x, tans[sources[k]])
+        x = duals[sources[k], 0]
+        after_t = op_tangent(op, after, after_t, x, duals[sources[k], 1])
         after = op_value(op, after, x)
 
 
 @njit(cache=True, nogil=True)
-def backward_one(ops, ptr, sources, order, first_gate, vals, tans, grads, grad_tans, scratch):  # pragma: no cover
+def backward_one(ops, ptr, sources, order, first_gate, duals, grad_duals, scratch):  # pragma: no cover
     """Gradients and their tangents, one assignment, gates in reverse topological order.
 
-    ``scratch`` is (2, max_arity), for gates of three or more inputs.
+    ``grad_duals`` is (n_nodes, 2): each node's gradient and its tangent; ``scratch`` (2, max_arity),
+    for gates of three or more inputs.
     """
     for t in range(order.size - 1, -1, -1):
         g = order[t]
         op = ops[g]
         start = ptr[g]
         end = ptr[g + 1]
-        upstream = grads[first_gate + g]
-        upstream_t = grad_tans[first_gate + g]
+        upstream = grad_duals[first_gate + g, 0]
+        upstream_t = grad_duals[first_gate + g, 1]
         if end - start == 2:  # most gates: both inputs read before either write, as a may be b
             identity = IDENTITY[op]
             a = sources[start]
             b = sources[start + 1]
-            va = vals[a]
-            vb = vals[b]
+            va = duals[a, 0]
+            vb = duals[b, 0]
             pa = op_partial(op, identity, vb)
             pb = op_partial(op, va, identity)
-            grads[a] += upstream * pa
-            grads[b] += upstream * pb
-            if READS_OTHERS[op]:
-                ta = tans[a]
-                tb = tans[b]
-                grad_tans[a] += upstream_t * pa + upstream * op_partial_tangent(op, identity, 0.0, vb, tb)
-                grad_tans[b] += upstream_t * pb + upstream * op_partial_tangent(op, va, ta, identity, 0.0)
-            else:
-                grad_tans[a] += upstream_t * pa
-                grad_tans[b] += upstream_t * pb
+            # both ways computed and one kept (a select, not a branch: ops alternate unpredictably)
+            reads = READS_OTHERS[op]
+            pta = op_partial_tangent(op, identity, 0.0, vb, duals[b, 1])
+            ptb = op_partial_tangent(op, va, duals[a, 1], identity, 0.0)
+            grad_duals[a, 0] += upstream * pa
+            grad_duals[b, 0] += upstream * pb
+            grad_duals[a, 1] += share_tangent(reads, upstream, upstream_t, pa, pta)
+            grad_duals[b, 1] += share_tangent(reads, upstream, upstream_t, pb, ptb)
         else:
-            _shares_one(op, start, end, upstream, upstream_t, sources, vals, tans, scratch)
+            _shares_one(op, start, end, upstream, upstream_t, sources, duals, scratch)
             for k in range(start, end):
-                grads[sources[k]] += scratch[0, k - start]
-                grad_tans[sources[k]] += scratch[1, k - start]
+                grad_duals[sources[k], 0] += scratch[0, k - start]
+                grad_duals[sources[k], 1] += scratch[1, k - start]
 
 
 @njit(cache=True, nogil=True)
-def forward_batch(ops, ptr, sources, order, first_gate, vals, tans):  # pragma: no cover - compiled
-    """forward_one for batch_size assignments at once: one row of values and one of tangents per node."""
+def forward_batch(ops, ptr, sources, order, first_gate, duals):  # pragma: no cover - compiled
+    """forward_one for batch_size assignments; ``duals`` is (n_nodes, 2, batch_size): rows of values, tangents."""
     for t in range(order.size):
         g = order[t]
         op = ops[g]
-        out = vals[first_gate + g]
-        out_t = tans[first_gate + g]
-        out[:] = vals[sources[ptr[g]]]
-        out_t[:] = tans[sources[ptr[g]]]
-        for k in range(ptr[g] + 1, ptr[g + 1]):
+        out = duals[first_gate + g, 0]
+        out_t = duals[first_gate + g, 1]
+        a = sources[ptr[g]]
+        b = sources[ptr[g] + 1]
+        fold_tangent_rows(op, out, out_t, duals[a, 0], duals[a, 1], duals[b, 0], duals[b, 1])  # from the first two
+        for k in range(ptr[g] + 2, ptr[g + 1]):
             src = sources[k]
-            tangent_rows(op, out_t, out, out_t, vals[src], tans[src])  # of the fold so far, before it moves on
-            fold_rows(op, out, out, vals[src])
+            fold_tangent_rows(op, out, out_t, out, out_t, duals[src, 0], duals[src, 1])
 
 
 @njit(cache=True, nogil=True)
-def backward_batch(ops, ptr, sources, order, first_gate, vals, tans, grads, grad_tans, scratch):  # pragma: no cover
-    """backward_one for batch_size assignments at once.
+def backward_batch(ops, ptr, sources, order, first_gate, duals, grad_duals, scratch):  # pragma: no cover
+    """backward_one for batch_size assignments at once; ``grad_duals`` is (n_nodes, 2, batch_size).
 
     ``scratch`` is (2, max_arity + 1, block): the folds and their tangents, for gates of three or more inputs.
     """
@@ -147,28 +154,20 @@ def backward_batch(ops, ptr, sources, order, first_gate, vals, tans, grads, grad
         op = ops[g]
         start = ptr[g]
         end = ptr[g + 1]
-        upstream = grads[first_gate + g]
-        upstream_t = grad_tans[first_gate + g]
+        upstream = grad_duals[first_gate + g, 0]
+        upstream_t = grad_duals[first_gate + g, 1]
         if end - start == 2:
-            identity = IDENTITY[op]
             a = sources[start]
             c = sources[start + 1]
-            if READS_OTHERS[op]:
-                grad_tangent_rows(op, grad_tans[a], upstream, upstream_t, identity, 0.0, vals[c], tans[c])
-                grad_tangent_rows(op, grad_tans[c], upstream, upstream_t, vals[a], tans[a], identity, 0.0)
-            else:
-                grad_rows(op, grad_tans[a], upstream_t, identity, identity)
-                grad_rows(op, grad_tans[c], upstream_t, identity, identity)
-            grad_rows(op, grads[a], upstream, identity, vals[c])
-            grad_rows(op, grads[c], upstream, vals[a], identity)
+            ga, gta, gc, gtc = grad_duals[a, 0], grad_duals[a, 1], grad_duals[c, 0], grad_duals[c, 1]
+            va, ta, vc, tc = duals[a, 0], duals[a, 1], duals[c, 0], duals[c, 1]
+            pair_grad_tangent_rows(op, ga, gta, gc, gtc, upstream, upstream_t, va, ta, vc, tc)
         else:
-            _wide_gate_batch(op, start, end, upstream, upstream_t, sources, vals, tans, grads, grad_tans, scratch)
+            _wide_gate_batch(op, start, end, upstream, upstream_t, sources, duals, grad_duals, scratch)
 
 
 @njit(cache=True, nogil=True)
-def _wide_gate_batch(
-    op, start, end, upstream, upstream_t, sources, vals, tans, grads, grad_tans, scratch
-):  # pragma: no cover - compiled
+def _wide_gate_batch(op, start, end, upstream, upstream_t, sources, duals, grad_duals, scratch):  # pragma: no cover
     """Gradients and their tangents into the inputs of one gate of three or more inputs, over blocks of columns.
 
     ``scratch[0]`` holds the folds as ``kernels._wide_gate_batch`` does (row k: before input k,
@@ -178,10 +177,10 @@ def _wide_gate_batch(
     identity = IDENTITY[op]
     if not READS_OTHERS[op]:
         for k in range(start, end):
-            grad_rows(op, grads[sources[k]], upstream, identity, identity)
-            grad_rows(op, grad_tans[sources[k]], upstream_t, identity, identity)
+            grad_rows(op, grad_duals[sources[k], 0], upstream, identity, identity)
+            grad_rows(op, grad_duals[sources[k], 1], upstream_t, identity, identity)
         return
-    batch_size = vals.shape[1]
+    batch_size = duals.shape[2]
     block = scratch.shape[2]
     folds = scratch[0]
     folds_t = scratch[1]
@@ -193,8 +192,8 @@ def _wide_gate_batch(
         for k in range(1, n):
             src = sources[start + k - 1]
             before, before_t = folds[k - 1, :columns], folds_t[k - 1, :columns]
-            tangent_rows(op, folds_t[k, :columns], before, before_t, vals[src, b0:b1], tans[src, b0:b1])
-            fold_rows(op, folds[k, :columns], before, vals[src, b0:b1])
+            x, x_t = duals[src, 0, b0:b1], duals[src, 1, b0:b1]
+            fold_tangent_rows(op, folds[k, :columns], folds_t[k, :columns], before, before_t, x, x_t)
         after, after_t = folds[n, :columns], folds_t[n, :columns]
         after[:] = identity
         after_t[:] = 0.0
@@ -202,7 +201,6 @@ def _wide_gate_batch(
         for k in range(n - 1, -1, -1):
             src = sources[start + k]
             before, before_t = folds[k, :columns], folds_t[k, :columns]
-            grad_tangent_rows(op, grad_tans[src, b0:b1], up, up_t, before, before_t, after, after_t)
-            grad_rows(op, grads[src, b0:b1], up, before, after)
-            tangent_rows(op, after_t, after, after_t, vals[src, b0:b1], tans[src, b0:b1])
-            fold_rows(op, after, after, vals[src, b0:b1])
+            x, x_t = duals[src, 0, b0:b1], duals[src, 1, b0:b1]
+            g, g_t = grad_duals[src, 0, b0:b1], grad_duals[src, 1, b0:b1]
+            wide_input_rows(op, g, g_t, up, up_t, before, before_t, after, after_t, x, x_t)
