@@ -25,18 +25,14 @@ are single assignments.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from .kernel_cache import follow_rules  # first: it sets numba's cache directory
 
-# numba caches compiled kernels beside this file; where that is read-only (a container
-# image), it would silently recompile in every process, costing seconds per worker start.
-if "NUMBA_CACHE_DIR" not in os.environ and not os.access(Path(__file__).parent, os.W_OK):
-    os.environ["NUMBA_CACHE_DIR"] = str(Path.home() / ".cache" / "gategraph" / "numba")
+follow_rules(__file__)
 
-import numpy as np
-from numba import njit
+import numpy as np  # noqa: E402 - after the cache is set up
+from numba import njit  # noqa: E402 - after the cache is set up
 
-from .dispatch import IDENTITY, READS_OTHERS, fold_rows, grad_rows, op_partial, op_value
+from .dispatch import IDENTITY, READS_OTHERS, fold_rows, grad_rows, op_partial, op_value  # noqa: E402 - as above
 
 
 @njit(cache=True, nogil=True)

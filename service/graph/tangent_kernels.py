@@ -22,9 +22,13 @@ arrays, wide graphs 40.2 against 59.9 (the plain backward: 13.3 and 30.3).
 
 from __future__ import annotations
 
-from numba import njit
+from .kernel_cache import follow_rules  # first: it sets numba's cache directory
 
-from .dispatch import (
+follow_rules(__file__)
+
+from numba import njit  # noqa: E402 - after the cache is set up
+
+from .dispatch import (  # noqa: E402 - as above
     IDENTITY,
     READS_OTHERS,
     fold_tangent_rows,

@@ -21,7 +21,9 @@ Each measurement is the least CPU time of the process (user + system) over sever
 least 3, 2 at 10^6 gates), after a warm-up. Parsing and ``load_graph`` are timed with the
 garbage collector paused (the cost of the code itself), and once more called with it on (the
 graphs table: raw parsers, and ``loads()`` / ``load_graph()`` as the service calls them).
-Every evaluation is checked against the Python baseline (column ``ok``). The command exits 0
+Every evaluation is checked against the Python baseline (column ``ok``). Each is timed
+again along a random direction (``dir``: tangents and gradients' tangents as well, on the same
+graph and inputs), whose values and gradients must equal the plain run's. The command exits 0
 whether or not the targets are met: it is a benchmark, not a test; a missed target prints
 MISS in the final block. ``BENCHMARKS.md`` explains every column.
 """
@@ -57,6 +59,8 @@ SHAPES = ("wide", "deep")
 ARITIES = {"2": (2, 2), "2-6": (2, 6)}
 MAX_CELLS = 20_000_000  # nodes x B; the service's default Limits.max_cells
 FLOOR_TARGET = (10**5, 1024)  # (gates, B) of the memory-floor target, run even above MAX_CELLS
+DIRECTION_TARGETS = ((10**5, 1), (10**5, 64), (10**6, 1), (10**6, 64))  # (gates, B) of the tangents target
+OVER_LIMIT_RUNS = {FLOOR_TARGET: "the floor target's", (10**6, 64): "the tangents target's"}  # run above MAX_CELLS
 SEED = 20261126
 
 # the targets, checked by ``_targets``
@@ -64,6 +68,7 @@ TARGET_LOAD_RATIO = 2.0  # load_graph / json.loads at 10^6 gates
 TARGET_MEMORY_MIB = 100.0  # plan + values + grads at 10^6 binary gates, B=1
 TARGET_SPEEDUP = {"wide": 30.0, "deep": 25.0}  # Python loop / engine at 10^6 binary gates, B=1
 TARGET_FLOOR_RATIO = 5.0  # engine / memory copy at 10^5 gates, B=1024
+TARGET_DIRECTION_RATIO = 2.5  # evaluate with tangents / without, at DIRECTION_TARGETS
 
 MiB = 2**20
 
@@ -246,6 +251,7 @@ class Row:
     kern_ns: float | None = None
     py_ns: float | None = None  # per gate, B=1
     floor_ns: float | None = None
+    dir_ns: float | None = None  # evaluate with a direction: tangents and gradients' tangents too
     mem_mib: float | None = None
     tm_mib: float | None = None
     ok: str = ""
@@ -262,6 +268,10 @@ class Row:
     @property
     def floor_ratio(self) -> float | None:
         return _ratio(self.eval_ns, self.floor_ns)
+
+    @property
+    def dir_ratio(self) -> float | None:
+        return _ratio(self.dir_ns, self.eval_ns)
 
 
 @dataclass
@@ -327,7 +337,7 @@ class Bench:
         self.budget = 0.1 if quick else 0.5  # seconds of repeats per small measurement
         self.min_runs = 2 if quick else 3  # parse and load_graph below 10^6 gates
         self.eval_runs = 3 if quick else 5  # evaluation, kernels and the memory floor, below 2e7 cells
-        self.floor_target = not quick  # run the over-limit (gates, B) of the floor target
+        self.over_limit_runs = not quick  # run the over-limit (gates, B) of the floor and tangents targets
         self.batches = batches
         self.progress = progress
         self.keep = keep
@@ -424,7 +434,7 @@ class Bench:
             cells = plan.n_nodes * batch
             over = cells > MAX_CELLS
             if self._skip(n, batch, plan.n_nodes):
-                why = " (the floor target's; not with --quick)" if (n, batch) == FLOOR_TARGET else ""
+                why = f" ({OVER_LIMIT_RUNS[n, batch]}; not with --quick)" if (n, batch) in OVER_LIMIT_RUNS else ""
                 self.skipped.append(f"{label} {_pow10(n)} B={batch}: {cells:.2g} cells > {MAX_CELLS:.0e}{why}")
                 continue
             self.say(f"{label} {n:.0e}: evaluate B={batch}")
@@ -438,8 +448,8 @@ class Bench:
             self.rows.append(row)
 
     def _skip(self, n: int, batch: int, n_nodes: int) -> bool:
-        """Above the cell limit, and not the floor target's run."""
-        return n_nodes * batch > MAX_CELLS and not ((n, batch) == FLOOR_TARGET and self.floor_target)
+        """Above the cell limit, and not a target's run."""
+        return n_nodes * batch > MAX_CELLS and not ((n, batch) in OVER_LIMIT_RUNS and self.over_limit_runs)
 
     def evaluation(self, row: Row, plan: Plan, x: np.ndarray, py_values: np.ndarray, py_grads: np.ndarray) -> None:
         batch = x.shape[1]
@@ -462,6 +472,16 @@ class Bench:
         runs = dict(min_runs=3, budget=0) if huge else dict(min_runs=self.eval_runs, budget=self.budget / 2)
         runs["collect"] = False  # evaluation leaves no garbage for the collector
         row.eval_ns = best_time(lambda: evaluate(plan, x), **runs) * per
+
+        # the same evaluation along a direction: its values and gradients must not change
+        direction = np.random.default_rng([SEED, 11, plan.n_gates]).uniform(-1.0, 1.0, x.shape)
+        along = evaluate(plan, x, tangents=direction)
+        same = np.array_equal(along.values[:, 0], ev) and np.array_equal(along.grads[:, 0], eg)
+        finite = bool(np.isfinite(along.tangents).all() and np.isfinite(along.grad_tangents).all())
+        if row.ok == "yes" and not (same and finite):
+            row.ok = "NO: directional values differ" if not same else "NO: tangents not finite"
+        del along
+        row.dir_ns = best_time(lambda: evaluate(plan, x, tangents=direction), **runs) * per
 
         # the kernels alone, on buffers allocated once (evaluate also allocates and fills them)
         values = np.empty((plan.n_nodes, batch))
@@ -512,8 +532,9 @@ def _warm_up() -> None:
             ],
         }
     )
-    evaluate(plan, np.ones((3, 1)))
-    evaluate(plan, np.ones((3, 4)))
+    for batch in (1, 4):
+        evaluate(plan, np.ones((3, batch)))
+        evaluate(plan, np.ones((3, batch)), tangents=np.ones((3, batch)))
 
 
 # --------------------------------------------------------------------------- targets
@@ -559,6 +580,18 @@ def _targets(rows: list[Row]) -> list[Target]:
                 lambda v, b=bound: v >= b,
             )
         )
+    for gates, batch in DIRECTION_TARGETS:
+        for shape in SHAPES:
+            for arity in ARITIES:
+                row = find(f"{shape} {arity}", gates, batch)
+                targets.append(
+                    target(
+                        f"with tangents / plain passes, {shape} {arity}, {_pow10(gates)} gates, B={batch}",
+                        f"<= {TARGET_DIRECTION_RATIO}",
+                        row and row.dir_ratio,
+                        lambda v: v <= TARGET_DIRECTION_RATIO,
+                    )
+                )
     gates, batch = FLOOR_TARGET
     for shape in SHAPES:
         for arity in ARITIES:
@@ -665,6 +698,8 @@ def render(report: Report, elapsed: float, sizes: list[int], batches: list[int],
         "speedup",
         "floor",
         "eval/floor",
+        "dir",
+        "dir/eval",
         "mem MiB",
         "tm MiB",
         "ok",
@@ -686,6 +721,8 @@ def render(report: Report, elapsed: float, sizes: list[int], batches: list[int],
                 _num(r.speedup),
                 _num(r.floor_ns),
                 _num(r.floor_ratio),
+                _num(r.dir_ns),
+                _num(r.dir_ratio),
                 _num(r.mem_mib),
                 _num(r.tm_mib),
                 r.ok,
@@ -694,10 +731,10 @@ def render(report: Report, elapsed: float, sizes: list[int], batches: list[int],
     parts.append(_table(header, lines, right=set(range(1, len(header) - 1))))
     parts.append(
         "times in ns per gate (B=1) or per gate x item (B>1); json, orjson, load (collector off) and "
-        "python on the B=1 row"
+        "python on the B=1 row; dir: evaluate along a direction (tangents and gradients' tangents too)"
     )
     if any(r.over_limit for r in report.rows):
-        parts.append(f"* above the {MAX_CELLS:.0e}-cell limit: run only for the memory-floor target")
+        parts.append(f"* above the {MAX_CELLS:.0e}-cell limit: run only for the memory-floor or tangents target")
     for s in report.skipped:
         parts.append(f"skipped {s}")
     parts += ["", "targets"]

@@ -18,7 +18,7 @@ def test_smallest_run_prints_the_table_and_agrees_with_the_python_baseline():
 
     text = out.getvalue()
     assert text.strip() == report.text.strip()
-    assert "targets" in text and "eval/floor" in text and "speedup" in text
+    assert "targets" in text and "eval/floor" in text and "speedup" in text and "dir/eval" in text
     # one row per graph and batch size, each printed
     assert [(r.graph, r.gates, r.batch) for r in report.rows] == [(g, 1000, b) for g in GRAPHS for b in (1, 64)]
     table_lines = [line.split() for line in text.splitlines()]
@@ -29,6 +29,7 @@ def test_smallest_run_prints_the_table_and_agrees_with_the_python_baseline():
     for row in report.rows:
         assert row.ok == "yes"
         assert row.eval_ns > 0 and row.kern_ns > 0 and row.floor_ns > 0 and row.mem_mib > 0 and row.tm_mib > 0
+        assert row.dir_ns > 0 and row.dir_ratio > 0
         if row.batch == 1:
             assert row.json_ns > 0 and row.orjson_ns > 0 and row.load_ns > 0 and row.py_ns > 0 and row.speedup > 0
     # every timed evaluation (its first column) against the plain-Python loop
@@ -38,7 +39,7 @@ def test_smallest_run_prints_the_table_and_agrees_with_the_python_baseline():
         assert np.allclose(check.engine_grads, check.python_grads), check.label
         assert np.isfinite(check.engine_values).all() and np.isfinite(check.engine_grads).all(), check.label
     # targets are listed, unmeasured at this size, never failing the run
-    assert len(report.targets) == 12 and all(t.verdict == "n/a" for t in report.targets)
+    assert len(report.targets) == 12 + 16 and all(t.verdict == "n/a" for t in report.targets)
 
 
 def test_python_baseline_matches_hand_derived_gradients():
