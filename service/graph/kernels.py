@@ -25,14 +25,13 @@ are single assignments.
 
 from __future__ import annotations
 
-from .kernel_cache import follow_rules  # first: it sets numba's cache directory
+import numpy as np
+from numba import njit
 
-follow_rules(__file__)
+from .dispatch import IDENTITY, READS_OTHERS, fold_rows, grad_rows, op_partial, op_value
+from .kernel_cache import use_cache_for_rules
 
-import numpy as np  # noqa: E402 - after the cache is set up
-from numba import njit  # noqa: E402 - after the cache is set up
-
-from .dispatch import IDENTITY, READS_OTHERS, fold_rows, grad_rows, op_partial, op_value  # noqa: E402 - as above
+use_cache_for_rules()  # before the kernels are defined: they are cached by the rules' digest
 
 
 @njit(cache=True, nogil=True)

@@ -22,13 +22,9 @@ arrays, wide graphs 40.2 against 59.9 (the plain backward: 13.3 and 30.3).
 
 from __future__ import annotations
 
-from .kernel_cache import follow_rules  # first: it sets numba's cache directory
+from numba import njit
 
-follow_rules(__file__)
-
-from numba import njit  # noqa: E402 - after the cache is set up
-
-from .dispatch import (  # noqa: E402 - as above
+from .dispatch import (
     IDENTITY,
     READS_OTHERS,
     fold_tangent_rows,
@@ -41,6 +37,9 @@ from .dispatch import (  # noqa: E402 - as above
     share_tangent,
     wide_input_rows,
 )
+from .kernel_cache import use_cache_for_rules
+
+use_cache_for_rules()  # before the kernels are defined: they are cached by the rules' digest
 
 
 @njit(cache=True, nogil=True)

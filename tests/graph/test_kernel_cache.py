@@ -1,31 +1,33 @@
-"""numba's cache follows edits of the op table's rules (kernel_cache.follow_rules)."""
+"""numba's cache follows edits of the op table's rules: one cache directory per version of them."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from service.graph import kernels, tangent_kernels
-from service.graph.kernel_cache import RULE_FILES, follow_rules
+from service.graph.kernel_cache import cache_dir, rules_digest
 
 
-def test_a_rule_newer_than_a_kernel_module_moves_the_module_up(tmp_path):
-    module, rule = tmp_path / "kernels.py", tmp_path / "ops.py"
-    module.write_text("")
-    rule.write_text("")
-    os.utime(module, (1_000, 1_000))
-    os.utime(rule, (2_000, 2_000))
-    follow_rules(str(module), (rule,))
-    assert module.stat().st_mtime == 2_000  # numba's stamp of the module changed: it recompiles
-    os.utime(rule, (1_500, 1_500))
-    follow_rules(str(module), (rule,))
-    assert module.stat().st_mtime == 2_000  # rules older than the module: nothing to do
+def test_the_digest_follows_every_rule_file(tmp_path):
+    ops, dispatch = tmp_path / "ops.py", tmp_path / "dispatch.py"
+    ops.write_text("return before * after\n")
+    dispatch.write_text("if op == MUL_CODE: ...\n")
+    first = rules_digest((ops, dispatch))
+    assert rules_digest((ops, dispatch)) == first
+    ops.write_text("return before_t * after\n")
+    second = rules_digest((ops, dispatch))
+    dispatch.write_text("if op == ADD_CODE: ...\n")
+    assert len({first, second, rules_digest((ops, dispatch))}) == 3
 
 
-def test_the_kernel_modules_are_never_older_than_the_rules():
-    newest_rule = max(path.stat().st_mtime for path in RULE_FILES)
+def test_under_numba_cache_dir_the_kernels_go_inside_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert cache_dir().parent == tmp_path and cache_dir().name == f"rules-{rules_digest()}"
+
+
+def test_every_kernel_is_cached_under_the_current_rules():
+    where = cache_dir()
     for module in (kernels, tangent_kernels):
-        assert os.stat(module.__file__).st_mtime >= newest_rule, module.__name__
-
-
-def test_a_missing_file_is_not_an_error(tmp_path):
-    follow_rules(str(tmp_path / "absent.py"), (tmp_path / "also-absent.py",))
+        for name in ("forward_one", "backward_one", "forward_batch", "backward_batch"):
+            path = Path(getattr(module, name)._cache._cache_path)
+            assert where in path.parents, (module.__name__, name, path)
