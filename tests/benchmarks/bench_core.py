@@ -580,30 +580,18 @@ def _targets(rows: list[Row]) -> list[Target]:
                 lambda v, b=bound: v >= b,
             )
         )
-    for gates, batch in DIRECTION_TARGETS:
+
+    def every_graph(gates: int, batch: int, what: str, limit: float, measured: Callable[[Row], float | None]) -> None:
+        """One target a graph kind at (gates, batch): the row's ``measured`` at most ``limit``."""
         for shape in SHAPES:
             for arity in ARITIES:
                 row = find(f"{shape} {arity}", gates, batch)
-                targets.append(
-                    target(
-                        f"with tangents / plain passes, {shape} {arity}, {_pow10(gates)} gates, B={batch}",
-                        f"<= {TARGET_DIRECTION_RATIO}",
-                        row and row.dir_ratio,
-                        lambda v: v <= TARGET_DIRECTION_RATIO,
-                    )
-                )
-    gates, batch = FLOOR_TARGET
-    for shape in SHAPES:
-        for arity in ARITIES:
-            row = find(f"{shape} {arity}", gates, batch)
-            targets.append(
-                target(
-                    f"engine / memory floor, {shape} {arity}, {_pow10(gates)} gates, B={batch}",
-                    f"<= {TARGET_FLOOR_RATIO:.0f}",
-                    row and row.floor_ratio,
-                    lambda v: v <= TARGET_FLOOR_RATIO,
-                )
-            )
+                label = f"{what}, {shape} {arity}, {_pow10(gates)} gates, B={batch}"
+                targets.append(target(label, f"<= {limit:g}", row and measured(row), lambda v: v <= limit))
+
+    for gates, batch in DIRECTION_TARGETS:
+        every_graph(gates, batch, "with tangents / plain passes", TARGET_DIRECTION_RATIO, lambda r: r.dir_ratio)
+    every_graph(*FLOOR_TARGET, "engine / memory floor", TARGET_FLOOR_RATIO, lambda r: r.floor_ratio)
     return targets
 
 
