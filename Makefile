@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: serve test format bench bench-service install clean
 
@@ -10,37 +11,43 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+# What serving needs: the package and its dependencies, nothing for tests
+$(SERVE_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	@# Graphviz's dot draws the job diagrams; Debian's package, when this machine can install it
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  { apt-get install -y -q graphviz >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null; }; }; } || \
 	  echo "note: Graphviz (dot) is not installed: job diagrams will answer 503 until it is"
-	touch $(STAMP)
+	touch $(SERVE_STAMP)
 
-install: $(STAMP)
+# Everything: the test and benchmark tools too (the dev extra)
+$(TEST_STAMP): $(SERVE_STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(TEST_STAMP)
 
-## Install everything and start the whole service (API and worker) on the embedded default.
-serve: $(STAMP)
+install: $(TEST_STAMP)
+
+## Install what serving needs and start the whole service (API and worker) on the embedded default.
+serve: $(SERVE_STAMP)
 	$(BIN)/gategraph serve
 
 ## Install everything and run the whole test suite: the linter and the formatter's check first, then pytest.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 ## Lint and format the tree in place.
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 ## Benchmarks (not tests): figures printed as ratios against baselines measured in the same run.
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_core
 
 ## The whole stack (gunicorn, a Celery worker, Redis, PostgreSQL on this machine).
-bench-service: $(STAMP)
+bench-service: $(TEST_STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_service
 
 clean:

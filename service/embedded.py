@@ -17,9 +17,13 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.runtime.config import Settings
 from service.runtime.job_queue import worker_command
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class Supervisor:
@@ -94,10 +98,51 @@ def start_redis(supervisor: Supervisor, home: Path) -> str:
     raise RuntimeError(f"the embedded Redis did not start; see {home / 'redis.log'}")
 
 
+LOCAL_KEY_FILE = "local-key"  # under GATEGRAPH_HOME, mode 0600
+
+
+def local_key(session: Session, home: Path) -> tuple[str, bool]:
+    """The key of the tenant ``local``: the one kept under ``home`` if it still works, else a new one, kept.
+
+    One key across restarts, so a key pasted into another shell keeps working (every start used
+    to add one more). Returns (key, whether it was kept from before).
+    """
+    from service.storage.keys import KeyRefused, create_key, verify_key
+
+    path = home / LOCAL_KEY_FILE
+    try:
+        kept = path.read_text().strip()
+        verify_key(session, kept)
+        return kept, True
+    except (OSError, KeyRefused):  # none yet, unreadable, or revoked, or from another database
+        pass
+    key = create_key(session, "local", label="gategraph serve")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key + "\n")
+    os.chmod(path, 0o600)  # also when the file existed with a looser mode
+    return key, False
+
+
+def serve_banner(url: str, key: str, kept: bool, key_file: Path) -> str:
+    """What serve prints once it runs: where, the key, and the lines to paste into another shell."""
+    return "\n".join(
+        [
+            "",
+            f"gategraph is running at {url}  (API docs: {url}/docs; Ctrl-C stops it)",
+            f"API key for tenant 'local' ({'kept from before' if kept else 'new'}, in {key_file}): {key}",
+            "For the CLI and the Python client, in another shell:",
+            f"  export GATEGRAPH_URL={url}",
+            f"  export GATEGRAPH_API_KEY={key}",
+            'Try: curl -H "Authorization: Bearer $GATEGRAPH_API_KEY" $GATEGRAPH_URL/v1/graphs',
+            "",
+        ]
+    )
+
+
 def serve(settings: Settings, workers: int = 2) -> None:
     """Run API and worker until interrupted."""
     from service.storage.database import session_factory
-    from service.storage.keys import create_key
     from service.storage.migrate import upgrade
 
     home = Path(settings.home)
@@ -109,7 +154,7 @@ def serve(settings: Settings, workers: int = 2) -> None:
             settings = replace(settings, broker_url=start_redis(supervisor, home))
         upgrade(settings.database_url)
         with session_factory(settings.database_url)() as session:
-            key = create_key(session, "local", label="gategraph serve")
+            key, kept = local_key(session, home)
         metrics_dir = home / "metrics"  # prometheus-client multiprocess mode: API and worker numbers in one /metrics
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir()
@@ -143,9 +188,7 @@ def serve(settings: Settings, workers: int = 2) -> None:
             env,
         )
         url = f"http://{settings.host}:{settings.port}"
-        print(f"\ngategraph is running at {url}  (API docs: {url}/docs)", flush=True)
-        print(f"API key for tenant 'local' (shown once): {key}", flush=True)
-        print(f'Try: curl -H "Authorization: Bearer {key}" {url}/v1/graphs\n', flush=True)
+        print(serve_banner(url, key, kept, home / LOCAL_KEY_FILE), flush=True)
         stopped = supervisor.wait_any()
         print(f"gategraph: the {stopped} process stopped; stopping the rest", file=sys.stderr)
         raise SystemExit(1)

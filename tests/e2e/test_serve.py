@@ -44,29 +44,41 @@ def processes_using(home: Path, exclude: int) -> list[str]:
     return found
 
 
-def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
-    port = free_port()
-    env = {**os.environ, "GATEGRAPH_HOME": str(tmp_path), "PORT": str(port)}
+def start_serve(home: Path, port: int, log_name: str) -> tuple[subprocess.Popen, dict[str, str], Path]:
+    """``gategraph serve`` on the embedded default; returns it once it printed its export lines, and them."""
+    env = {**os.environ, "GATEGRAPH_HOME": str(home), "PORT": str(port)}
     for name in ("DATABASE_URL", "BROKER_URL"):
         env.pop(name, None)
-    log = (tmp_path / "serve.log").open("w+")
+    log_path = home / log_name
     serve = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "service.cli", "serve"], env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT
     )
+    exports, deadline = {}, time.monotonic() + 90
+    while len(exports) < 2 and time.monotonic() < deadline:
+        exports = dict(re.findall(r"^  export (GATEGRAPH_URL|GATEGRAPH_API_KEY)=(\S+)$", log_path.read_text(), re.M))
+        assert serve.poll() is None, log_path.read_text()
+        time.sleep(0.3)
+    assert len(exports) == 2, log_path.read_text()
+    for _ in range(100):  # gunicorn binds shortly after the lines are printed
+        try:
+            urllib.request.urlopen(exports["GATEGRAPH_URL"] + "/healthz", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.2)
+    return serve, exports, log_path
+
+
+def stop(serve: subprocess.Popen) -> None:
+    serve.send_signal(signal.SIGTERM)
+    serve.wait(timeout=60)
+
+
+def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
+    port = free_port()
+    serve, exports, log = start_serve(tmp_path, port, "serve.log")
     try:
-        key, deadline = None, time.monotonic() + 90
-        while key is None and time.monotonic() < deadline:
-            match = re.search(r"\(shown once\): (gg_\S+)", (tmp_path / "serve.log").read_text())
-            key = match.group(1) if match else time.sleep(0.3)
-            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
-        assert key, (tmp_path / "serve.log").read_text()
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):  # gunicorn binds shortly after the key is printed
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
+        base, key = exports["GATEGRAPH_URL"], exports["GATEGRAPH_API_KEY"]
+        assert base == f"http://127.0.0.1:{port}" and key.startswith("gg_")
         job = call(base + "/v1/jobs", key, {"graph": example["graph"], "inputs": example["inputs"]})
         done = call(f"{base}/v1/jobs/{job['id']}?wait=30", key)
         assert done["status"] == "succeeded" and done["outputs"] == {"f": -12.0}
@@ -75,10 +87,19 @@ def test_serve_runs_the_worked_example_and_stops_everything(tmp_path, example):
         running = " ".join(processes_using(tmp_path, serve.pid))
         assert "redis-server" in running and "gunicorn" in running and "celery" in running, running
     finally:
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=60)
+        stop(serve)
     time.sleep(1)
     assert processes_using(tmp_path, serve.pid) == []  # redis, gunicorn and the worker all stopped
+    assert "(new, in" in log.read_text()
+
+    key_file = tmp_path / "local-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.read_text().strip() == key
+    again, exports_again, log_again = start_serve(tmp_path, port, "serve-again.log")
+    try:  # a restart keeps the key: what was pasted into another shell still works
+        assert exports_again["GATEGRAPH_API_KEY"] == key and "(kept from before, in" in log_again.read_text()
+        assert call(f"{base}/v1/jobs/{job['id']}", key)["status"] == "succeeded"
+    finally:
+        stop(again)
 
 
 def test_worker_refuses_an_unmigrated_database(tmp_path):
