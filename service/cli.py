@@ -113,7 +113,8 @@ _key = click.option("--key", envvar="GATEGRAPH_API_KEY", required=True, help="An
 def _client(url: str, key: str):
     from service.client import Client
 
-    return Client(url, key)
+    # a refused connection is most often a wrong URL: one retry, then say so (in well under 2 s)
+    return Client(url, key, connect_retries=1, backoff=0.25)
 
 
 def _echo_json(value) -> None:
@@ -246,8 +247,14 @@ def _api(call):
         return call()
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
-    except requests.ConnectionError as exc:
-        raise click.ClickException(f"cannot reach the service: {exc}") from None
+    except requests.ConnectionError:
+        url = click.get_current_context().params.get("url")
+        click.echo(
+            f"Error: cannot reach gategraph at {url}: is it running there? Set GATEGRAPH_URL (or --url) "
+            "to the URL `gategraph serve` printed.",
+            err=True,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 - Every submission carries an ``Idempotency-Key`` (one per call, reused by its retries), so a
   retry after a network error never creates a second job.
-- Requests are retried with exponential backoff on connection errors, 429 and 503, honouring
-  ``Retry-After``.
+- Requests are retried by urllib3's ``Retry`` (mounted on the requests session): exponential
+  backoff on connection errors and on 429, 502, 503 and 504, honouring ``Retry-After`` (at most
+  30 s). POST is retried too, which is safe because every submission carries its key.
 - ``wait`` long-polls ``GET /v1/jobs/{id}?wait=`` until the job ends or the timeout passes.
 - ``node_arrays`` pages through a job's nodes into NumPy arrays (with tangents, for a job with a direction).
 """
@@ -18,11 +19,14 @@ from typing import Any
 
 import numpy as np
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from service.runtime.job_states import TERMINAL_STATES
 
 TERMINAL = TERMINAL_STATES
 RETRY_STATUSES = (429, 502, 503, 504)
+RETRY_AFTER_MAX = 30  # seconds: a longer Retry-After is waited for this long, then asked again
 
 
 class ApiError(Exception):
@@ -63,12 +67,31 @@ class Client:
         timeout: float = 60.0,
         retries: int = 5,
         backoff: float = 0.5,
+        connect_retries: int | None = None,
         session: requests.Session | None = None,
     ):
+        """``retries``: of each request, after an error answer in RETRY_STATUSES or a connection error;
+        ``connect_retries`` (default ``retries``) bounds the latter alone: a CLI gives up fast on a wrong URL.
+        """
         self.base_url = base_url.rstrip("/")
-        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers["Authorization"] = f"Bearer {api_key}"
+        policy = Retry(
+            total=None,
+            connect=retries if connect_retries is None else connect_retries,
+            read=retries,  # a dropped answer: every call is safe to repeat (reads, deletes, keyed submissions)
+            status=retries,
+            other=0,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # every method: submissions carry an Idempotency-Key
+            backoff_factor=backoff,
+            retry_after_max=RETRY_AFTER_MAX,
+            raise_on_status=False,  # the last error answer is raised as an ApiError, with its problem
+        )
+        adapter = HTTPAdapter(max_retries=policy)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     # graphs
     def create_graph(self, definition: dict[str, Any]) -> dict[str, Any]:
@@ -175,28 +198,10 @@ class Client:
 
     # transport
     def _call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
-            except requests.ConnectionError:
-                if attempt == self.retries:
-                    raise
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                time.sleep(_retry_after(response, self.backoff * 2**attempt))
-                continue
-            if response.status_code >= 400:
-                raise ApiError(response.status_code, _problem(response))
-            return response.json() if response.content else None
-        raise AssertionError("unreachable")
-
-
-def _retry_after(response: requests.Response, default: float) -> float:
-    try:
-        return min(float(response.headers["Retry-After"]), 30.0)
-    except (KeyError, ValueError):
-        return default
+        response = self.session.request(method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _problem(response))
+        return response.json() if response.content else None
 
 
 def _problem(response: requests.Response) -> dict[str, Any]:
