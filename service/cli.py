@@ -14,6 +14,7 @@ from service.runtime.job_states import CANCELED, FAILED, QUEUED, SUCCEEDED
 
 
 @click.group()
+@click.version_option(package_name="gategraph", message="gategraph %(version)s")
 def main() -> None:
     """gategraph: forward values and gradients of add/multiply gate graphs, as a service."""
 
@@ -192,14 +193,14 @@ def nodes(job_id: str, fmt: str, url: str, key: str) -> None:
 @_url
 @_key
 def top(job_id: str, count: int, url: str, key: str) -> None:
-    """The nodes the loss is most sensitive to: largest |gradient| first."""
+    """The nodes the loss is most sensitive to: largest |gradient| first (node, kind, op of a gate, value, grad)."""
     from rich.console import Console
     from rich.table import Table
 
     items = _api(lambda: _client(url, key).top(job_id, count))
-    table = Table("node", "kind", "value", "grad")
+    table = Table("node", "kind", "op", "value", "grad")
     for item in items:
-        table.add_row(item["id"], item.get("op") or item["kind"], str(item["value"]), str(item["grad"]))
+        table.add_row(item["id"], item["kind"], item.get("op", ""), str(item["value"]), str(item["grad"]))
     Console().print(table)
 
 

@@ -110,6 +110,8 @@ def test_cli_submit_wait_status_nodes_top(base_url, keys, start_worker, example,
     assert csv_out[0] == "id,kind,op,item,value,grad" and "q,gate,add,,3.0,-4.0" in csv_out
     table = run_cli(base_url, keys["acme"], "top", job["id"], "-n", "2").stdout
     assert "x" in table and "-4.0" in table and "f" not in table.split("grad", 1)[1]
+    header = table.splitlines()[1].split()
+    assert [c for c in header if c.isalpha()] == ["node", "kind", "op", "value", "grad"], table
 
 
 def test_cli_submits_a_direction_and_prints_its_columns(base_url, keys, start_worker, example, tmp_path):
