@@ -17,7 +17,7 @@ from service.storage.plan_cache import PlanCache
 from . import graph_routes, health_routes, http_metrics, job_routes, node_routes
 from .error_docs import PROBLEM_SCHEMA, ProblemResponses
 from .http_schemas import ProblemSchema
-from .problems import from_http_exception, problem_response, register
+from .problems import IdConverter, from_http_exception, problem_response, register
 from .request_context import close_db
 from .request_ids import register_request_ids
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     if check_migrations:
         check_schema(settings.database_url)
     app = Flask("gategraph", static_folder=None)  # static files belong to the web blueprint
+    app.url_map.converters["uuid"] = IdConverter  # before any route is added
     app.json.sort_keys = False  # the page shows definitions in the order people write them
     app.config.update(
         GATEGRAPH=settings,

@@ -82,4 +82,6 @@ def state_registry(database_url: str, celery: Celery) -> CollectorRegistry:
 def metrics() -> Response:
     """Every process's numbers, then jobs by state and the queue depth."""
     states = current_app.extensions["gategraph"]["metrics"]
-    return Response(generate_latest(process_registry()) + generate_latest(states), mimetype=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(process_registry()) + generate_latest(states), content_type=CONTENT_TYPE_LATEST
+    )  # it names its charset

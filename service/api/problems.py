@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 import orjson
-from flask import Flask, Response
+from flask import Flask, Response, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.routing import UUIDConverter
 
 from service.graph import Problem
 from service.graph.errors import MAX_LISTED_PROBLEMS
@@ -48,7 +50,8 @@ def invalid(problems: list[Problem], what: str = "request") -> ApiProblem:
     """422 with every validation problem (the first MAX_LISTED_PROBLEMS of them)."""
     first = problems[0]
     where = f" at {first.path}" if first.path else ""
-    more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+    others = len(problems) - 1
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return ApiProblem(
         422, "Invalid " + what, f"{first.message}{where}{more}", problems=problems, type_="validation-error"
     )
@@ -82,10 +85,30 @@ def from_http_exception(exc: HTTPException, max_body_bytes: int) -> ApiProblem:
     if isinstance(exc, RequestEntityTooLarge):
         detail = f"the request body is over the limit MAX_BODY_BYTES={max_body_bytes} bytes"
         return ApiProblem(413, "Payload too large", detail, type_="payload-too-large")
+    if isinstance(exc, NotFound) and exc.description == NotFound.description:  # no route: werkzeug's generic text
+        route = f"{request.method} {request.path[:200]}"
+        detail = f"no such route: {route}; the routes are listed at /openapi.json and /docs"
+        return ApiProblem(404, "Not found", detail, type_="not-found")
     title = exc.name
     headers = dict(exc.get_response().headers) if exc.code == 405 else {}
     allow = {"Allow": headers["Allow"]} if "Allow" in headers else {}
     return ApiProblem(exc.code or 500, title, exc.description or title, headers=allow)
+
+
+class IdConverter(UUIDConverter):
+    """``<uuid:...>`` in routes, but a malformed id is a 404 that says so, not werkzeug's "check your spelling".
+
+    Matching any path segment, then refusing what is not a UUID, is what lets the answer name the id.
+    """
+
+    regex = r"[^/]+"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            shown = value[:64] + ("..." if len(value) > 64 else "")
+            raise NotFound(f"{shown!r} is not a valid id: graph and job ids are UUIDs") from None
 
 
 def register(app: Flask) -> None:

@@ -22,7 +22,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .numbers import json_type
 from .ops import NAMES
 from .plan import Plan
-from .structure import MAX_ID_LENGTH, check_constants, check_gates, check_id_list
+from .structure import MAX_ID_LENGTH, check_constants, check_gates, check_id_list, reference_problems
 
 #: The worked example of SPEC.md, in the OpenAPI document (and so among the requests API fuzzers send).
 EXAMPLE_GATES = [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}]
@@ -33,6 +33,16 @@ def _no_nul(text: str) -> None:
     """Text the databases can store: PostgreSQL text holds no NUL character."""
     if "\x00" in text:
         raise ValidationError("must not contain the NUL character (\\u0000)")
+
+
+FIELD_ORDER = {name: i for i, name in enumerate(("name", "inputs", "constants", "gates", "outputs"))}
+
+
+def _reading_order(problem: Problem) -> tuple[int, int]:
+    """Fields in the order a definition is written, gates by index (a stable sort keeps the rest as found)."""
+    head, _, rest = problem.path.partition("[")
+    index = rest.split("]", 1)[0]
+    return (FIELD_ORDER.get(head.split(".")[0], len(FIELD_ORDER)), int(index) if index.isdigit() else -1)
 
 
 def _raise(problems: list[Problem]) -> None:
@@ -115,10 +125,22 @@ class GraphDefinitionSchema(Schema):
         if limits is not None:
             self.limits = limits
 
-    def load(self, *args: Any, **kwargs: Any) -> Any:
-        """Load with the garbage collector paused: a large definition is millions of live objects."""
+    def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        """Load with the garbage collector paused: a large definition is millions of live objects.
+
+        A definition refused by its structure is also checked for unknown references, so that one
+        answer names every problem (compilation, which resolves them, runs only on a sound one).
+        """
         with gc_paused():
-            return super().load(*args, **kwargs)
+            try:
+                return super().load(data, *args, **kwargs)
+            except ValidationError as exc:
+                problems = flatten_messages(exc.messages)
+                seen = {(p.path, p.message) for p in problems}
+                extra = [p for p in reference_problems(data) if (p.path, p.message) not in seen]
+                if not extra:
+                    raise
+                raise ValidationError(nest(sorted(problems + extra, key=_reading_order))) from None
 
     @validates_schema
     def _within_limits(self, data: dict[str, Any], **kwargs: Any) -> None:

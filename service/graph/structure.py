@@ -150,3 +150,37 @@ def _short(value: Any) -> str:
     """A value for a message, truncated so a hostile value cannot bloat the answer."""
     text = repr(value) if isinstance(value, str) else json_type(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def reference_problems(definition: Any) -> list[Problem]:
+    """Unknown node references of a definition that failed its other checks, as far as its shape allows.
+
+    Compilation resolves references only in a definition whose structure is sound; this pass runs
+    when it is not, so one answer lists an unknown op and an unknown node together. Parts too
+    broken to read (a gate that is not an object, an id that is not a string) have their own
+    problems reported already; where the ids cannot all be read, no reference is checked.
+    """
+    if type(definition) is not dict:
+        return []
+    inputs, constants, gates, outputs = (definition.get(k) for k in ("inputs", "constants", "gates", "outputs"))
+    readable = type(inputs) is list and type(constants or {}) is dict and type(gates) is list
+    if not readable or not all(type(g) is dict and type(g.get("id")) is str for g in gates):
+        return []  # the ids are not all known: a reference could be wrongly called unknown
+    ids = [*inputs, *(constants or {}), *(g["id"] for g in gates)]
+    if any(type(x) is not str or id_problem(x) for x in ids):
+        return []  # a misspelt id would make every reference to it look unknown: its own problem says enough
+    known = set(ids)
+    problems = [
+        Problem(f"gates[{i}].inputs[{k}]", f"unknown node {ref!r}")
+        for i, gate in enumerate(gates)
+        if type(gate.get("inputs")) is list
+        for k, ref in enumerate(gate["inputs"])
+        if type(ref) is str and ref not in known
+    ]
+    if type(outputs) is list:
+        problems += [
+            Problem(f"outputs[{k}]", f"unknown node {ref!r}")
+            for k, ref in enumerate(outputs)
+            if type(ref) is str and ref not in known
+        ]
+    return problems

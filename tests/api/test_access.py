@@ -98,3 +98,26 @@ def test_database_down_is_503_with_retry_after(settings, make_app, keys):
     r = app.test_client().get("/v1/graphs", headers={"Authorization": f"Bearer {keys['acme']}"})
     body = assert_problem(r, 503, "database")
     assert r.headers["Retry-After"] and "127.0.0.1" not in body["detail"]
+
+
+def test_an_unknown_route_is_a_problem_that_names_it(client):
+    body = assert_problem(client.get("/v1/grahps"), 404, "no such route: GET /v1/grahps")
+    assert "/docs" in body["detail"] and "spelling" not in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/123", "/v1/graphs/not-a-uuid", "/v1/jobs/abc/nodes", "/v1/jobs/x/cancel"])
+def test_a_malformed_id_is_a_404_that_says_ids_are_uuids(client, path):
+    method = client.post if path.endswith("cancel") else client.get
+    body = assert_problem(method(path), 404, "is not a valid id: graph and job ids are UUIDs")
+    assert repr(path.split("/")[3]) in body["detail"]
+
+
+def test_one_more_problem_is_singular(client):
+    definition = {"inputs": ["x"], "gates": [{"id": "g", "op": "pow", "inputs": ["x", "w"]}]}
+    detail = client.post("/v1/graphs", json=definition).get_json()["detail"]
+    assert detail.endswith("(and 1 more problem)"), detail  # the op and the unknown node, in one answer
+
+
+def test_metrics_name_their_charset_once(anonymous):
+    response = anonymous.get("/metrics")
+    assert response.headers["Content-Type"].count("charset") == 1, response.headers["Content-Type"]

@@ -220,3 +220,29 @@ def test_validation_of_a_million_gates_is_a_linear_sweep():
     gates.append({"id": f"g{n - 1}", "op": "add", "inputs": ["x", "y"]})
     plan = load_graph(with_(gates=gates))
     assert plan.n_gates == n and plan.order[0] == n - 1 and plan.output_ids == ["g0"]
+
+
+def test_schema_problems_and_unknown_references_come_in_one_answer():
+    definition = {
+        "inputs": ["x"],
+        "gates": [
+            {"id": "g", "op": "pow", "inputs": ["x", "w"]},
+            {"id": "h", "op": "add", "inputs": ["g", "v"], "colour": "red"},
+        ],
+        "outputs": ["nope"],
+    }
+    with pytest.raises(InvalidInput) as caught:
+        load_graph(definition)
+    assert {(p.path, p.message) for p in caught.value.problems} == {
+        ("gates[0].op", "must be 'add' or 'mul', not 'pow'"),
+        ("gates[0].inputs[1]", "unknown node 'w'"),
+        ("gates[1].colour", "unknown field"),
+        ("gates[1].inputs[1]", "unknown node 'v'"),
+        ("outputs[0]", "unknown node 'nope'"),
+    }
+
+
+def test_references_are_not_judged_when_the_ids_cannot_all_be_read():
+    with pytest.raises(InvalidInput) as caught:
+        load_graph({"inputs": "x", "gates": [{"id": "g", "op": "add", "inputs": ["x", "y"]}]})
+    assert [p.path for p in caught.value.problems] == ["inputs"]
