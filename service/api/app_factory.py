@@ -14,7 +14,7 @@ from service.runtime.job_queue import make_celery
 from service.storage.migrate import check_schema
 from service.storage.plan_cache import PlanCache
 
-from . import graph_routes, health_routes, http_metrics, job_routes, node_routes
+from . import docs_assets, graph_routes, health_routes, http_metrics, job_routes, node_routes
 from .error_docs import PROBLEM_SCHEMA, ProblemResponses
 from .http_schemas import ProblemSchema
 from .problems import IdConverter, from_http_exception, problem_response, register
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=docs_assets.ASSETS_URL,  # served here: /docs works offline
         API_SPEC_OPTIONS={
             "info": {"description": "Forward values and backward gradients of add/multiply gate graphs."},
             "security": [{"bearerAuth": []}],
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         api.register_blueprint(blueprint)
     app.register_blueprint(http_metrics.blp)
     app.register_blueprint(web.blp)
+    app.register_blueprint(docs_assets.blp)
     register(app)
     register_request_ids(app)
     app.teardown_appcontext(close_db)

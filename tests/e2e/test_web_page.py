@@ -89,3 +89,20 @@ def test_problems_are_shown_with_their_paths(page, keys):
     page.click("#submit")
     page.wait_for_selector("#problems:not([hidden])", timeout=20_000)
     assert "graph.gates[0].inputs[1]: unknown node 'w'" in page.text_content("#problems")
+
+
+def test_docs_list_the_operations_and_load_nothing_from_outside(base_url):
+    from playwright.sync_api import sync_playwright
+
+    requested = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        page = browser.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(base_url + "/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        operations = page.locator(".opblock-summary-path").all_text_contents()
+        browser.close()
+    assert any("/v1/graphs" in op for op in operations) and any("/v1/jobs/{job_id}/nodes" in op for op in operations)
+    outside = [url for url in requested if not url.startswith(base_url) and not url.startswith("data:")]
+    assert outside == [], outside
