@@ -12,9 +12,6 @@ ENV PYTHONUNBUFFERED=1 \
     NUMBA_CACHE_DIR=/tmp/numba \
     GATEGRAPH_HOME=/var/lib/gategraph
 
-# Graphviz's `dot` draws the job diagrams (GET /v1/jobs/{id}/diagram.svg).
-RUN apt-get update && apt-get install -y --no-install-recommends graphviz && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY service ./service

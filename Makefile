@@ -14,10 +14,6 @@ $(BIN)/python:
 # What serving needs: the package and its dependencies, nothing for tests
 $(SERVE_STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e .
-	@# Graphviz's dot draws the job diagrams; Debian's package, when this machine can install it
-	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { apt-get install -y -q graphviz >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null; }; }; } || \
-	  echo "note: Graphviz (dot) is not installed: job diagrams will answer 503 until it is"
 	touch $(SERVE_STAMP)
 
 # Everything: the test and benchmark tools too (the dev extra)

@@ -19,7 +19,7 @@ from service.storage.result_chunks import NodeResults, read_results
 from .answers import json_response, node_items
 from .body_parser import ApiBlueprint
 from .cursors import bad_cursor, decode_cursor, encode_cursor
-from .diagram import GraphvizMissing, circuit_dot, render_svg
+from .diagram import circuit_layout, render_svg
 from .http_schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
 from .paging import page_limit
 from .problems import ApiProblem, invalid, not_found
@@ -107,6 +107,14 @@ def get_node(job_id: Any, node_id: str) -> Response:
 
 @blp.route("/<uuid:job_id>/diagram.svg", methods=["GET"])
 @blp.arguments(DiagramArgsSchema, location="query", as_kwargs=False)
+@blp.doc(
+    responses={
+        "200": {
+            "description": "An SVG picture of the circuit.",
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+        }
+    }
+)
 @blp.response(200, description="An SVG picture of the circuit.", content_type="image/svg+xml")
 @blp.alt_response(422, schema=ProblemSchema, description="The graph is larger than DIAGRAM_MAX_NODES.")
 @blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
@@ -125,8 +133,5 @@ def diagram(query: dict[str, Any], job_id: Any) -> Response:
     plan = plan_cache().get(db(), graph.id)
     if plan is None:
         raise not_found("graph")  # deleted since this request read it
-    try:
-        svg = render_svg(circuit_dot(plan, results.values[:, item], results.grads[:, item], output_grads[:, item]))
-    except GraphvizMissing as exc:
-        raise ApiProblem(503, "Service unavailable", str(exc), type_="graphviz-missing") from None
+    svg = render_svg(circuit_layout(plan, results.values[:, item], results.grads[:, item], output_grads[:, item]))
     return Response(svg, mimetype="image/svg+xml")
