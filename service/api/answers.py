@@ -66,12 +66,12 @@ def job_body(job: Any, outcome: Outcome) -> dict[str, Any]:
         "outputs": _outputs(outcome.outputs, job.batched),
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
     }
-    if job.status in ACTIVE_STATES:
-        body["stage"] = job.stage
-        body["progress"] = job.progress
-    if job.check_gradients:
-        check = outcome.gradient_check
-        body["gradient_check"] = None if check is None else {k: _number(v) for k, v in check.as_dict().items()}
+    # always present, null when they do not apply: clients generated from the document expect every field
+    active = job.status in ACTIVE_STATES
+    body["stage"] = job.stage if active else None
+    body["progress"] = job.progress if active else None
+    check = outcome.gradient_check if job.check_gradients else None
+    body["gradient_check"] = None if check is None else {k: _number(v) for k, v in check.as_dict().items()}
     return body
 
 

@@ -16,7 +16,7 @@ from service.storage.plan_cache import PlanCache
 
 from . import docs_assets, graph_routes, health_routes, http_metrics, job_routes, node_routes
 from .error_docs import PROBLEM_SCHEMA, ProblemResponses
-from .http_schemas import ProblemSchema
+from .http_schemas import ErrorBodySchema, GradientCheckSchema, ProblemSchema
 from .problems import IdConverter, from_http_exception, problem_response, register
 from .request_context import close_db
 from .request_ids import register_request_ids
@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     }
     api = ProblemApi(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
     assert PROBLEM_SCHEMA in api.spec.components.schemas  # flask-smorest registers ERROR_SCHEMA under this name
+    # referred to by http_schemas.nullable fields, which apispec does not follow
+    api.spec.components.schema("ErrorBody", schema=ErrorBodySchema)
+    api.spec.components.schema("GradientCheck", schema=GradientCheckSchema)
     for blueprint in (health_routes.blp, graph_routes.blp, job_routes.blp, node_routes.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(http_metrics.blp)

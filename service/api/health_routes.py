@@ -9,6 +9,7 @@ from service.storage.migrate import SchemaOutOfDate, check_schema
 
 from .answers import json_response
 from .body_parser import ApiBlueprint
+from .http_schemas import HealthSchema, ReadinessSchema
 from .request_context import db, extension, settings
 
 blp = ApiBlueprint("health", __name__, description="Liveness and readiness, for load balancers and orchestrators.")
@@ -16,6 +17,7 @@ blp = ApiBlueprint("health", __name__, description="Liveness and readiness, for 
 
 @blp.route("/healthz", methods=["GET"])
 @blp.doc(security=[])
+@blp.response(200, HealthSchema, description="The process answers.")
 def healthz() -> Response:
     """The API process is up."""
     return json_response({"status": "ok"})
@@ -23,6 +25,8 @@ def healthz() -> Response:
 
 @blp.route("/readyz", methods=["GET"])
 @blp.doc(security=[])
+@blp.response(200, ReadinessSchema, description="Ready: every check is ok.")
+@blp.alt_response(503, schema=ReadinessSchema, description="Not ready: the checks say what is down.")
 def readyz() -> Response:
     """The API can serve: database reachable and migrated, broker reachable. 503 with what is down otherwise."""
     checks = {"database": _database(), "broker": _broker()}

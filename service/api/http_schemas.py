@@ -16,7 +16,26 @@ from service.graph.plan import KINDS
 from service.graph.request_schemas import NODE_ID
 from service.runtime.job_states import JOB_STATES
 
-NUMBER_OR_STRING = {"oneOf": [{"type": "number"}, {"type": "string", "enum": ["Infinity", "-Infinity", "NaN"]}]}
+NON_FINITE = {
+    "type": "string",
+    "enum": ["Infinity", "-Infinity", "NaN"],
+    "x-enum-varnames": ["INFINITY", "NEGATIVE_INFINITY", "NAN"],  # generated clients' names, not VALUE_1
+}
+NUMBER_OR_STRING = {"oneOf": [{"type": "number"}, NON_FINITE]}
+UUID = {"format": "uuid"}
+
+
+def nullable(schema: str) -> fields.Raw:
+    """A nullable object of a component schema, as generators read it: ``allOf`` of one ``$ref`` and ``nullable``.
+
+    (apispec writes ``anyOf: [{type: object, nullable}, {$ref}]`` for a nullable Nested field,
+    and generated clients then take the untyped branch.) Answers are built by ``answers.py``, so
+    this field only documents.
+    """
+    # not allow_none: apispec would turn the nullable allOf back into such an anyOf
+    return fields.Raw(required=True, metadata={"allOf": [{"$ref": f"#/components/schemas/{schema}"}], "nullable": True})
+
+
 VALUE = {
     "oneOf": [NUMBER_OR_STRING, {"type": "array", "items": NUMBER_OR_STRING}],
     "description": 'A number (an array of B numbers for a batch); non-finite as "Infinity", "-Infinity", "NaN".',
@@ -63,7 +82,7 @@ class OneStepJobSchema(JobRequestSchema):
 
 
 class GraphSchema(Schema):
-    id = fields.String(required=True)
+    id = fields.String(required=True, metadata=UUID)
     name = fields.String(allow_none=True)
     n_inputs = fields.Integer(required=True)
     n_constants = fields.Integer(required=True)
@@ -71,8 +90,8 @@ class GraphSchema(Schema):
     n_nodes = fields.Integer(required=True)
     outputs = fields.List(fields.String(), required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
-    definition = fields.Raw(
-        metadata={"type": "object", "description": "The normalised definition (GET of one graph only)."}
+    definition = fields.Nested(
+        GraphDefinitionSchema, metadata={"description": "The normalised definition (GET of one graph only)."}
     )
 
 
@@ -94,21 +113,25 @@ class GradientCheckSchema(Schema):
 
 
 class JobSchema(Schema):
-    id = fields.String(required=True)
-    graph_id = fields.String(required=True)
+    id = fields.String(required=True, metadata=UUID)
+    graph_id = fields.String(required=True, metadata=UUID)
     status = fields.String(required=True, validate=validate.OneOf(JOB_STATES))
     batch_size = fields.Integer(required=True)
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     started_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     finished_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     stage = fields.String(
-        allow_none=True, metadata={"description": "While running: loading, computing, checking or storing."}
+        required=True,
+        allow_none=True,
+        metadata={"description": "While running: loading, computing, checking or storing; else null."},
     )
-    progress = fields.Float(allow_none=True, metadata={"description": "While running: fraction done, 0 to 1."})
+    progress = fields.Float(
+        required=True, allow_none=True, metadata={"description": "While running: fraction done, 0 to 1; else null."}
+    )
     attempts = fields.Integer(metadata={"description": "How many times a worker has started this job."})
     outputs = fields.Dict(keys=fields.String(), values=fields.Raw(metadata=VALUE), allow_none=True, required=True)
-    error = fields.Nested(ErrorBodySchema, allow_none=True, required=True)
-    gradient_check = fields.Nested(GradientCheckSchema, allow_none=True)
+    error = nullable("ErrorBody")
+    gradient_check = nullable("GradientCheck")  # also present, as null, when not asked for
 
 
 class NodeSchema(Schema):
@@ -160,7 +183,10 @@ class NodeListArgsSchema(PageArgsSchema):
     order = fields.String(
         validate=validate.OneOf(("index", "-abs_grad")),
         load_default="index",
-        metadata={"description": "index: definition order; -abs_grad: largest |gradient| first."},
+        metadata={
+            "description": "index: definition order; -abs_grad: largest |gradient| first.",
+            "x-enum-varnames": ["INDEX", "ABS_GRAD_DESCENDING"],
+        },
     )
 
 
@@ -169,4 +195,18 @@ class WaitArgsSchema(Schema):
         load_default=0,
         validate=validate.Range(min=0),
         metadata={"description": "Hold the answer until the job ends or this many seconds (at most MAX_WAIT) pass."},
+    )
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "unavailable"]))
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": 'database and broker: "ok", or what is wrong.', "example": {"database": "ok"}},
     )
