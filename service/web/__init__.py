@@ -6,6 +6,8 @@ with the key the person types in (kept in the tab's sessionStorage only). No bui
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, render_template
 
 blp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
@@ -18,4 +20,9 @@ def index() -> str:
         "inputs": ["x", "y", "z"],
         "gates": [{"id": "q", "op": "add", "inputs": ["x", "y"]}, {"id": "f", "op": "mul", "inputs": ["q", "z"]}],
     }
-    return render_template("index.html", example=example, example_inputs={"x": -2, "y": 5, "z": -4})
+    # serialised here, not by the template's tojson, which sorts keys: the graph reads as people write it
+    return render_template(
+        "index.html",
+        example=json.dumps(example, indent=2),
+        example_inputs=json.dumps({"x": -2, "y": 5, "z": -4}),
+    )

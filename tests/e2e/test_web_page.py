@@ -106,3 +106,26 @@ def test_docs_list_the_operations_and_load_nothing_from_outside(base_url):
     assert any("/v1/graphs" in op for op in operations) and any("/v1/jobs/{job_id}/nodes" in op for op in operations)
     outside = [url for url in requested if not url.startswith(base_url) and not url.startswith("data:")]
     assert outside == [], outside
+
+
+def test_the_form_reads_as_written_and_says_each_problem_once(page, keys):
+    graph = page.input_value("#graph")
+    assert graph.index('"name"') < graph.index('"inputs"') < graph.index('"gates"'), graph  # declared order
+    page.fill("#key", keys["acme"])
+    page.fill("#graph", '{"inputs": ["x"], "gates": [{"id": "g", "op": "pow", "inputs": ["x", "w"]}]}')
+    page.fill("#inputs", '{"x": 1}')
+    page.click("#submit")
+    page.wait_for_selector("#problems:not([hidden])", timeout=30_000)
+    lines = page.locator("#problems li").all_text_contents()
+    assert lines == [
+        "graph.gates[0].op: must be 'add' or 'mul', not 'pow'",
+        "graph.gates[0].inputs[1]: unknown node 'w'",
+    ]
+
+
+def test_a_refused_key_is_explained_for_people(page):
+    page.fill("#key", "gg_notakey_nope")
+    page.click("#submit")
+    page.wait_for_selector("#problems:not([hidden])", timeout=30_000)
+    text = page.text_content("#problems")
+    assert "API key was not accepted" in text and "gategraph keys create" in text and "Authorization" not in text

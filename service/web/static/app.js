@@ -10,17 +10,29 @@ function headers() {
   return { "Authorization": "Bearer " + keyInput.value.trim(), "Content-Type": "application/json" };
 }
 
+// What a person at this form can do about a refused key (the API's own text speaks of headers).
+const KEY_REFUSED = "The API key was not accepted. Paste the key that `gategraph serve` printed " +
+  "(it is also kept in GATEGRAPH_HOME/local-key), or create one with `gategraph keys create NAME`.";
+
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: headers() });
   const body = response.headers.get("Content-Type")?.includes("json") ? await response.json() : await response.text();
+  if (response.status === 401) throw { detail: KEY_REFUSED };
   if (!response.ok) throw body;
   return body;
+}
+
+function problemLines(problem) {
+  if (!problem || !problem.detail) return [String(problem)];
+  // a validation answer's detail repeats its first error: list the errors alone, each once
+  const errors = (problem.errors || []).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message));
+  return errors.length ? errors : [problem.detail];
 }
 
 function showProblems(problem) {
   const list = $("problems");
   list.replaceChildren();
-  const lines = problem && problem.detail ? [problem.detail, ...(problem.errors || []).map((e) => `${e.path}: ${e.message}`)] : [String(problem)];
+  const lines = problemLines(problem);
   for (const line of lines) {
     const item = document.createElement("li");
     item.textContent = line;
