@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
 from service.embedded import Supervisor, start_redis
 from service.runtime.job_queue import worker_command
@@ -101,3 +103,12 @@ def stack_app(settings, broker_url, make_app):
     from dataclasses import replace
 
     return make_app(replace(settings, broker_url=broker_url))
+
+
+@pytest.fixture
+def base_url(stack_app):
+    """The in-process API served over real HTTP on a free 127.0.0.1 port."""
+    server = make_server("127.0.0.1", 0, stack_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from service.cli import main
 from service.client import ApiError, Client
-
-
-@pytest.fixture
-def base_url(stack_app):
-    server = make_server("127.0.0.1", 0, stack_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -10,22 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 PACKAGE = "gategraph_generated"
-
-
-@pytest.fixture
-def base_url(stack_app):
-    server = make_server("127.0.0.1", 0, stack_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from service.api.diagram import GREEN, RED
 
@@ -36,14 +34,6 @@ def chromium_path() -> str:
         path = shutil.which("chromium")
     assert path, "Chromium could not be installed"
     return path
-
-
-@pytest.fixture
-def base_url(stack_app):
-    server = make_server("127.0.0.1", 0, stack_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture
