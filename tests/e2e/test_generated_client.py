@@ -10,6 +10,7 @@ typed models (``Job``, ``ErrorBody``, ``GradientCheck``, ``Node``), not untyped 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -34,7 +35,9 @@ def generated(base_url, tmp_path):
     generator = Path(sys.executable).with_name("openapi-python-client")
     command = [str(generator), "generate", "--path", str(document), "--config", str(config), "--meta", "none"]
     command.append("--output-path")
-    result = subprocess.run([*command, str(tmp_path / PACKAGE)], capture_output=True, text=True, timeout=300)
+    # its post-hooks run ruff, installed beside it: that venv's bin first, as if it were activated
+    env = {**os.environ, "PATH": f"{generator.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([*command, str(tmp_path / PACKAGE)], capture_output=True, text=True, timeout=300, env=env)
     said = result.stdout + result.stderr
     assert result.returncode == 0 and "warning" not in said.lower() and "error" not in said.lower(), said
     sys.path.insert(0, str(tmp_path))
