@@ -1,11 +1,17 @@
-"""/v1/jobs/{id}/nodes: every node's value and gradient (and tangents), paged by cursor, or ranked by |gradient|."""
+"""/v1/jobs/{id}/nodes and /results: every node's value and gradient (and tangents).
+
+``/nodes`` answers pages of JSON by cursor (or ranked by |gradient|), each bounded by MAX_PAGE items
+and MAX_PAGE_NUMBERS numbers; ``/results`` streams them all at once as Arrow, NDJSON or CSV.
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from flask import Response
+from flask import Response, request, stream_with_context
 from marshmallow import Schema, fields, validate
 
 from service.graph import Problem
@@ -14,6 +20,7 @@ from service.runtime.job_states import ACTIVE_STATES, SUCCEEDED
 from service.storage.graph_rows import find_node, graph_by_id, kinds_and_ops, node_rows, node_rows_at
 from service.storage.job_reads import stored_inputs
 from service.storage.models import Graph, Job
+from service.storage.result_blocks import result_blocks
 from service.storage.result_chunks import NodeResults, read_results
 
 from .answers import json_response, node_items
@@ -22,6 +29,7 @@ from .cursors import bad_cursor, decode_cursor, encode_cursor
 from .diagram import circuit_layout, render_svg
 from .http_schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
 from .paging import page_limit
+from .result_formats import SUPPORTED, encoder
 from .problems import ApiProblem, invalid, not_found
 from .request_context import db, plan_cache, require_key, settings, tenant_job
 
@@ -55,7 +63,7 @@ def _finished_job(job_id: Any) -> tuple[Job, Graph]:
 def list_nodes(query: dict[str, Any], job_id: Any) -> Response:
     """Nodes in definition order (inputs, constants, gates), or ``order=-abs_grad``: largest |gradient| first."""
     job, graph = _finished_job(job_id)
-    limit = page_limit(query)
+    limit = min(page_limit(query), _most_nodes(job.batch_size))
     start = decode_cursor(query.get("cursor"), int) or 0
     if start < 0:
         raise bad_cursor()
@@ -74,6 +82,11 @@ def list_nodes(query: dict[str, Any], job_id: Any) -> Response:
     return json_response({"items": items, "next_cursor": cursor})
 
 
+def _most_nodes(batch_size: int) -> int:
+    """Nodes in a page within MAX_PAGE_NUMBERS values and gradients (at least one node)."""
+    return max(1, settings().max_page_numbers // (2 * batch_size))
+
+
 def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[NodeResults, np.ndarray]:
     """Rows ``start`` to ``start + limit`` of the nodes ranked by max |grad| over the batch: results and numbers.
 
@@ -89,6 +102,59 @@ def _ranked(job: Job, n_nodes: int, start: int, limit: int) -> tuple[NodeResults
         candidates = np.flatnonzero(score >= threshold)
     ranked = candidates[np.lexsort((candidates, -score[candidates]))][start : start + limit]
     return results.take(ranked), ranked
+
+
+_RESULTS_DOC = {
+    "responses": {
+        "200": {
+            "description": "Every node, in definition order, streamed in the format asked for by Accept "
+            "(NDJSON when Accept is absent or */*). The X-Node-Count header gives the number of nodes.",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+            "headers": {"X-Node-Count": {"schema": {"type": "integer"}, "description": "Nodes in the answer."}},
+        }
+    }
+}
+
+
+@blp.route("/<uuid:job_id>/results", methods=["GET"])
+@blp.doc(**_RESULTS_DOC)
+@blp.response(200, description="Every node, streamed.", content_type="application/x-ndjson")
+@blp.alt_response(406, schema=ProblemSchema, description="Accept names none of the supported types.")
+@blp.alt_response(409, schema=ProblemSchema, description="The job has not succeeded.")
+def results(job_id: Any) -> Response:
+    """Every node's value and gradient (and tangents) in one streamed answer: Arrow IPC stream, NDJSON or CSV."""
+    job, graph = _finished_job(job_id)
+    media_type = _accepted_type()
+    blocks = result_blocks(db(), graph, job)
+    first = next(blocks)  # read before answering: it says whether the job had a direction, and 404s go first
+    encode = encoder(media_type, job.batched, job.batch_size, first.results.tangents is not None)
+    stream = itertools.chain((first,), blocks)
+    del first  # the answer holds one block at a time
+
+    def body() -> Iterator[bytes]:
+        for block in stream:
+            yield encode.block(block)
+        yield encode.end()
+
+    headers = {"X-Node-Count": str(graph.n_nodes), "Vary": "Accept"}
+    return Response(stream_with_context(body()), mimetype=media_type, headers=headers)
+
+
+def _accepted_type() -> str:
+    """The supported type ``Accept`` prefers (NDJSON if it names none in particular). :raise ApiProblem: 406."""
+    if not request.headers.get("Accept", "").strip():
+        return SUPPORTED[0]
+    best = request.accept_mimetypes.best_match(SUPPORTED)
+    if best is None:
+        detail = f"Accept: {request.headers['Accept'][:200]} names no type of this answer; it can be " + ", ".join(
+            SUPPORTED
+        )
+        raise ApiProblem(406, "Not acceptable", detail, type_="not-acceptable")
+    return best
 
 
 @blp.route("/<uuid:job_id>/nodes/<string:node_id>", methods=["GET"])

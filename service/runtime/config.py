@@ -34,7 +34,8 @@ class Settings:
     max_batch: int = DEFAULT_LIMITS.max_batch  # MAX_BATCH
     max_cells: int = DEFAULT_LIMITS.max_cells  # MAX_CELLS (nodes x batch size)
     max_page: int = 10_000  # MAX_PAGE: largest ?limit= of a list
-    max_wait: int = 30  # MAX_WAIT: largest ?wait= in seconds
+    max_page_numbers: int = 1_000_000  # MAX_PAGE_NUMBERS: values and gradients (and tangents) in one page of /nodes
+    max_wait: int = 30  # MAX_WAIT: largest ?wait= and Prefer: wait= in seconds
     job_soft_time_limit: float = 300.0  # JOB_SOFT_TIME_LIMIT seconds: the job fails with "time_limit"
     job_time_limit: float = 330.0  # JOB_TIME_LIMIT seconds: the worker child is killed
     visibility_timeout: int = 600  # VISIBILITY_TIMEOUT seconds: unacknowledged messages come back
@@ -48,6 +49,15 @@ class Settings:
     plan_cache_size: int = 16  # PLAN_CACHE_SIZE: compiled plans kept per process
     log_level: str = "INFO"  # LOG_LEVEL
     worker_metrics_port: int = 0  # WORKER_METRICS_PORT: the worker's own /metrics (0: none)
+    webhook_queue: str = ""  # WEBHOOK_QUEUE: the deliveries' own Celery queue (default: QUEUE + "-webhooks")
+    webhook_secret_keys: str = ""  # WEBHOOK_SECRET_KEYS: Fernet keys (comma-separated, the first encrypts)
+    webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE: http and internal addresses allowed (tests)
+    webhook_connect_timeout: float = 5.0  # WEBHOOK_CONNECT_TIMEOUT seconds (at most 10)
+    webhook_read_timeout: float = 10.0  # WEBHOOK_READ_TIMEOUT seconds (at most 10)
+    webhook_retry_base: float = 5.0  # WEBHOOK_RETRY_BASE seconds before the first retry; each wait is 3x longer
+    webhook_retry_max: float = 4 * 3600.0  # WEBHOOK_RETRY_MAX seconds: the longest wait between two attempts
+    webhook_retry_for: float = 36 * 3600.0  # WEBHOOK_RETRY_FOR seconds of retries before a delivery is given up
+    webhook_ca_bundle: str = ""  # WEBHOOK_CA_BUNDLE: CA certificates for receivers (default: certifi's)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -68,12 +78,22 @@ class Settings:
         return replace(self, database_url=f"sqlite:///{Path(self.home) / 'gategraph.sqlite'}")
 
     @property
+    def delivery_queue(self) -> str:
+        """The Celery queue of webhook deliveries: their own, so a slow receiver never delays a job."""
+        return self.webhook_queue or f"{self.queue}-webhooks"
+
+    @property
     def limits(self) -> Limits:
         return Limits(**{f.name: getattr(self, f.name) for f in fields(Limits)})
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
 def _parse(kind: type, text: str, key: str) -> Any:
     try:
+        if kind is bool:
+            return _BOOLEANS[text.strip().lower()]
         return kind(text)
-    except ValueError:
+    except (ValueError, KeyError):
         raise SystemExit(f"configuration: {key}={text!r} is not a valid {kind.__name__}") from None

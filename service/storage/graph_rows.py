@@ -30,8 +30,9 @@ BUCKET_NODES = 4_096
 
 #: The code byte of each node in ``graph_chunks.codes``: 0 input, 1 constant, 2 + the op code for a gate.
 INPUT_CODE, CONSTANT_CODE, FIRST_GATE_CODE = 0, 1, 2
-_CODE_KINDS = (INPUT, CONSTANT) + (GATE,) * len(OPS)
-_CODE_OPS = (None, None) + NAMES
+#: The kind and op name (None but for gates) of each code byte.
+CODE_KINDS = (INPUT, CONSTANT) + (GATE,) * len(OPS)
+CODE_OPS = (None, None) + NAMES
 
 
 def node_codes(plan: Plan) -> np.ndarray:
@@ -45,7 +46,7 @@ def node_codes(plan: Plan) -> np.ndarray:
 
 def kinds_and_ops(codes: np.ndarray) -> list[tuple[str, str | None]]:
     """(kind, op name or None) of each node, from its code byte."""
-    return [(_CODE_KINDS[c], _CODE_OPS[c]) for c in codes.tolist()]
+    return [(CODE_KINDS[c], CODE_OPS[c]) for c in codes.tolist()]
 
 
 def save_graph(session: Session, tenant_id: int, plan: Plan) -> Graph:
