@@ -29,9 +29,9 @@ from .cursors import bad_cursor, decode_cursor, encode_cursor
 from .diagram import circuit_layout, render_svg
 from .http_schemas import NodeListArgsSchema, NodePageSchema, NodeSchema, ProblemSchema
 from .paging import page_limit
-from .result_formats import SUPPORTED, encoder
 from .problems import ApiProblem, invalid, not_found
 from .request_context import db, plan_cache, require_key, settings, tenant_job
+from .result_formats import SUPPORTED, encoder
 
 
 class DiagramArgsSchema(Schema):

@@ -43,13 +43,15 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def _as_list(x) -> list:
+    return x if isinstance(x, list) else [x]
+
+
 def normal(items: list[dict]) -> list[tuple]:
     """Items as comparable tuples: numbers as lists of floats (one per assignment)."""
     rows = []
     for item in items:
-        numbers = tuple(
-            tuple(_float(x) for x in (item[k] if isinstance(item[k], list) else [item[k]])) for k in NUMBERS if k in item
-        )
+        numbers = tuple(tuple(_float(x) for x in _as_list(item[k])) for k in NUMBERS if k in item)
         rows.append((item["id"], item["kind"], item.get("op"), numbers))
     return rows
 
@@ -66,12 +68,12 @@ def assert_equal(got: list[tuple], want: list[tuple]) -> None:
 
 def from_arrow(data: bytes, batched: bool) -> list[tuple]:
     table = pa.ipc.open_stream(data).read_all()
-    kind = pa.float64() if not batched else None
     for name in ("value", "grad"):
-        assert (table.schema.field(name).type == kind) if kind else pa.types.is_fixed_size_list(table.schema.field(name).type)
-    rows = table.to_pylist()
+        kind = table.schema.field(name).type
+        assert pa.types.is_fixed_size_list(kind) if batched else kind == pa.float64()
     return [
-        (r["id"], r["kind"], r["op"], tuple(tuple(r[k] if batched else [r[k]]) for k in NUMBERS if k in r)) for r in rows
+        (r["id"], r["kind"], r["op"], tuple(tuple(_as_list(r[k])) for k in NUMBERS if k in r))
+        for r in table.to_pylist()
     ]
 
 
