@@ -111,6 +111,9 @@ _url = click.option(
 _key = click.option("--key", envvar="GATEGRAPH_API_KEY", required=True, help="An API key (env GATEGRAPH_API_KEY).")
 
 
+SUBMIT_WAIT = 5  # seconds `submit --wait` lets the submission itself wait, before showing a progress bar
+
+
 def _client(url: str, key: str):
     from service.client import Client
 
@@ -145,9 +148,17 @@ def submit(
 
     inputs, output_grads, tangents = read_inputs(inputs_file)
     client = _client(url, key)
-    job = _api(lambda: client.submit(read_graph(graph_file), inputs, output_grads, check_gradients, tangents=tangents))
+    # with --wait a fast job comes back ended in the submission's own answer (Prefer: wait)
+    first_wait = min(SUBMIT_WAIT, timeout) if wait and timeout is not None else SUBMIT_WAIT if wait else 0
+    graph = read_graph(graph_file)
+    job = _api(lambda: client.submit(graph, inputs, output_grads, check_gradients, tangents=tangents, wait=first_wait))
     if not wait:
         _echo_json(job)
+        return
+    if job["status"] in (SUCCEEDED, FAILED, CANCELED):
+        _echo_json(job)
+        if job["status"] != SUCCEEDED:
+            raise SystemExit(1)
         return
     _finish(client, job["id"], timeout)
 
@@ -172,19 +183,32 @@ def status(job_id: str, wait: bool, timeout: float | None, url: str, key: str) -
 
 @main.command()
 @click.argument("job_id")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ndjson", "csv", "arrow", "json"]),
+    default="ndjson",
+    show_default=True,
+    help="JSON lines (json is the same), CSV, or an Apache Arrow IPC stream.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not standard output."
+)
 @_url
 @_key
-def nodes(job_id: str, fmt: str, url: str, key: str) -> None:
-    """Print every node of a succeeded job: JSON lines, or CSV.
+def nodes(job_id: str, fmt: str, output: Path | None, url: str, key: str) -> None:
+    """Every node of a succeeded job, streamed from /results: JSON lines, CSV or Arrow.
 
-    CSV columns: id, kind, op (gates only), item (the batch item, empty for a single assignment),
-    value, grad, and tangent, grad_tangent for a job with a direction. A batch has one row per node and item.
+    CSV columns: id, kind, op (gates only), value, grad, and tangent, grad_tangent for a job with a direction;
+    a batch has an item column after op and one row per node and item. A progress bar shows on a terminal.
     """
-    from service.cli_files import write_nodes
+    from service.cli_files import stream_to
 
+    fmt = "ndjson" if fmt == "json" else fmt
+    if fmt == "arrow" and output is None and sys.stdout.isatty():
+        raise click.ClickException("an Arrow stream is binary: give -o FILE, or redirect standard output")
     client = _client(url, key)
-    _api(lambda: write_nodes(client.nodes(job_id), fmt, sys.stdout))
+    _api(lambda: stream_to(client.results(job_id, fmt), output, _stderr_console()))
 
 
 @main.command()

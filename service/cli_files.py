@@ -1,14 +1,17 @@
-"""Files in and out of the `gategraph` client commands: graphs, inputs (JSON or CSV), nodes (JSON or CSV)."""
+"""Files in and out of the `gategraph` client commands: graphs, inputs (JSON or CSV), streamed results."""
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 
 def read_graph(path: Path) -> str | dict[str, Any]:
@@ -55,25 +58,30 @@ def _csv_batch(path: Path) -> dict[str, list[float]]:
     return columns
 
 
-CSV_NUMBERS = ("value", "grad")
-CSV_TANGENTS = ("tangent", "grad_tangent")  # columns for a job with a direction
+PROGRESS_AFTER = 4 << 20  # bytes: smaller answers are written without a progress bar
 
 
-def write_nodes(items: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> None:
-    """JSON lines, or CSV with one row per node (per node and batch item for a batch)."""
-    if fmt == "json":
-        for item in items:
-            out.write(json.dumps(item) + "\n")
-        return
-    writer = csv.writer(out)
-    numbers: tuple[str, ...] = ()
-    for item in items:
-        if not numbers:  # the first item says whether the job had a direction
-            numbers = CSV_NUMBERS + (CSV_TANGENTS if "tangent" in item else ())
-            writer.writerow(["id", "kind", "op", "item", *numbers])
-        head = [item["id"], item["kind"], item.get("op", "")]
-        if not isinstance(item["value"], list):
-            writer.writerow([*head, "", *(item[name] for name in numbers)])
-            continue
-        for b, row in enumerate(zip(*(item[name] for name in numbers), strict=True)):
-            writer.writerow([*head, b, *row])
+def stream_to(chunks: Iterable[bytes], path: Path | None, console: Console) -> None:
+    """Write a streamed answer to ``path`` (standard output if None), with a bar on a terminal for large ones."""
+    out = path.open("wb") if path is not None else sys.stdout.buffer
+    progress: Progress | None = None
+    written = 0
+    try:
+        for chunk in chunks:
+            out.write(chunk)
+            written += len(chunk)
+            if progress is None and written > PROGRESS_AFTER and console.is_terminal:
+                progress = Progress(
+                    TextColumn("results"), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True
+                )
+                progress.start()
+                task = progress.add_task("results", total=None)
+            if progress is not None:
+                progress.update(task, completed=written)
+    finally:
+        if progress is not None:
+            progress.stop()
+        if path is not None:
+            out.close()
+        else:
+            out.flush()

@@ -5,8 +5,10 @@
 - Requests are retried by urllib3's ``Retry`` (mounted on the requests session): exponential
   backoff on connection errors and on 429, 502, 503 and 504, honouring ``Retry-After`` (at most
   30 s). POST is retried too, which is safe because every submission carries its key.
-- ``wait`` long-polls ``GET /v1/jobs/{id}?wait=`` until the job ends or the timeout passes.
-- ``node_arrays`` pages through a job's nodes into NumPy arrays (with tangents, for a job with a direction).
+- ``submit(..., wait=N)`` asks with ``Prefer: wait=N`` for the ended job in the same answer: a fast
+  job is one round trip. ``wait`` long-polls ``GET /v1/jobs/{id}?wait=`` until the job ends.
+- ``node_arrays`` reads ``/results`` as an Arrow stream into NumPy arrays, column by column (no
+  Python object per number); ``results`` streams the answer's bytes in any of its formats.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -27,6 +30,12 @@ from service.runtime.job_states import TERMINAL_STATES
 TERMINAL = TERMINAL_STATES
 RETRY_STATUSES = (429, 502, 503, 504)
 RETRY_AFTER_MAX = 30  # seconds: a longer Retry-After is waited for this long, then asked again
+MAX_WAIT = 30  # seconds: the service's default MAX_WAIT, the longest Prefer: wait= asked for
+RESULT_TYPES = {
+    "arrow": "application/vnd.apache.arrow.stream",
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv",
+}
 
 
 class ApiError(Exception):
@@ -112,10 +121,13 @@ class Client:
         check_gradients: bool = False,
         idempotency_key: str | None = None,
         tangents: dict[str, Any] | None = None,
+        wait: float = 0,
     ) -> dict[str, Any]:
         """Submit a job on a stored graph (its id) or on a definition (stored in the same call).
 
         ``tangents``: a direction over the inputs; every node then also has its tangent and grad_tangent.
+        ``wait``: seconds (up to 30) the answer may wait for the job to end (``Prefer: wait``); the job
+        answered is then already ended if it took less, else still queued or running.
         """
         body: dict[str, Any] = {"inputs": inputs}
         if output_grads is not None:
@@ -129,7 +141,10 @@ class Client:
         else:
             path, body = "/v1/jobs", {"graph": graph, **body}
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-        return self._call("POST", path, json=body, headers=headers)
+        seconds = min(MAX_WAIT, int(wait))
+        if seconds > 0:
+            headers["Prefer"] = f"wait={seconds}"
+        return self._call("POST", path, json=body, headers=headers, timeout=self.timeout + max(0, seconds))
 
     def job(self, job_id: str, wait: float = 0) -> dict[str, Any]:
         return self._call(
@@ -185,16 +200,33 @@ class Client:
 
         Unpacks as ``ids, values, grads``; ``.tangents`` and ``.grad_tangents`` for a job with a direction.
         """
-        ids: list[str] = []
-        columns: dict[str, list[Any]] = {name: [] for name in _NODE_NUMBERS}
-        for item in self.nodes(job_id):
-            ids.append(item["id"])
-            for name, numbers in columns.items():
-                numbers.append(item.get(name))
-        arrays = {name: _floats(numbers) for name, numbers in columns.items() if numbers and numbers[0] is not None}
+        with self._results(job_id, "arrow") as response:
+            table = pa.ipc.open_stream(response.raw).read_all()
+        arrays = {name: _numbers(table.column(name)) for name in _NODE_NUMBERS if name in table.column_names}
         return NodeArrays(
-            ids, arrays.get("value"), arrays.get("grad"), arrays.get("tangent"), arrays.get("grad_tangent")
+            table.column("id").to_pylist(),
+            arrays["value"],
+            arrays["grad"],
+            arrays.get("tangent"),
+            arrays.get("grad_tangent"),
         )
+
+    def results(self, job_id: str, fmt: str = "ndjson", chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes of ``/results`` in ``fmt`` (arrow, ndjson or csv), as they arrive."""
+        with self._results(job_id, fmt) as response:
+            yield from response.iter_content(chunk_bytes)
+
+    def _results(self, job_id: str, fmt: str) -> requests.Response:
+        response = self.session.get(
+            f"{self.base_url}/v1/jobs/{job_id}/results",
+            headers={"Accept": RESULT_TYPES[fmt]},
+            stream=True,
+            timeout=self.timeout,
+        )
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _problem(response))
+        response.raw.decode_content = True
+        return response
 
     # transport
     def _call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
@@ -211,6 +243,9 @@ def _problem(response: requests.Response) -> dict[str, Any]:
         return {"title": response.reason, "detail": response.text[:200]}
 
 
-def _floats(items: list[Any]) -> np.ndarray:
-    """JSON numbers and "Infinity"/"-Infinity"/"NaN" strings as a float64 array."""
-    return np.array(items, dtype=object).astype(np.float64)
+def _numbers(column: pa.ChunkedArray) -> np.ndarray:
+    """A float64 column, or a fixed_size_list<float64>[B] one, as an (n,) or (n, B) array, copied once in all."""
+    array = column.combine_chunks()
+    if pa.types.is_fixed_size_list(array.type):
+        return array.flatten().to_numpy().reshape(len(array), array.type.list_size)
+    return array.to_numpy()

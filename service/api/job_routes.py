@@ -1,4 +1,4 @@
-"""/v1/jobs: submit (two-step or one-step, idempotent), poll (with ?wait=), cancel, delete, list."""
+"""/v1/jobs: submit (two-step or one-step, idempotent, ``Prefer: wait=N``), poll (with ?wait=), cancel, delete, list."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from .http_schemas import (
     WaitArgsSchema,
 )
 from .paging import after_cursor, page_body, page_limit
+from .preferences import prefer_wait
 from .problems import ApiProblem, invalid, not_found
 from .request_context import (
     caller,
@@ -53,6 +54,15 @@ blp.before_request(require_key)
 RETRY_AFTER = "1"
 BROKER_BACKOFF = 5.0  # seconds without trying the broker after a failed send
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+SUBMISSION_HEADERS = [
+    {"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}},
+    {
+        "in": "header",
+        "name": "Prefer",
+        "schema": {"type": "string", "example": "wait=5"},
+        "description": "RFC 7240 ``wait=N`` (N up to MAX_WAIT seconds): answer 200 with the job if it ends by then.",
+    },
+]
 
 
 @blp.route("/graphs/<uuid:graph_id>/jobs", methods=["POST"])
@@ -61,33 +71,37 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 @blp.alt_response(
     422, schema=ProblemSchema, description="Inputs that do not fit the graph, or a reused Idempotency-Key."
 )
-@blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
+@blp.alt_response(200, schema=JobSchema, description="With Prefer: wait=N, the job ended within N seconds.")
+@blp.doc(parameters=SUBMISSION_HEADERS)
 def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     """Submit a job on a stored graph."""
+    wait = preferred_wait()
     key, digest = _idempotency(str(graph_id))
-    if (replay := _replay(key, digest)) is not None:
+    if (replay := _replay(key, digest, wait)) is not None:
         return replay
     graph_id = str(graph_id)
     plan = plan_cache().cached_for(graph_id, caller().tenant_id)  # a graph deleted since fails the insert: 404
     if plan is None and (plan := plan_cache().get(db(), tenant_graph_id(graph_id))) is None:
         raise not_found("graph")  # deleted between the two reads
-    return _accept(graph_id, plan, data, key, digest)
+    return _accept(graph_id, plan, data, key, digest, wait)
 
 
 @blp.route("/jobs", methods=["POST"])
 @blp.arguments(OneStepJobSchema, as_kwargs=False)
 @blp.response(202, JobSchema, description="Accepted; the graph is stored and its id is in the job.")
 @blp.alt_response(422, schema=ProblemSchema, description="An invalid definition or inputs.")
-@blp.doc(parameters=[{"in": "header", "name": IDEMPOTENCY_HEADER, "schema": {"type": "string", "maxLength": 255}}])
+@blp.alt_response(200, schema=JobSchema, description="With Prefer: wait=N, the job ended within N seconds.")
+@blp.doc(parameters=SUBMISSION_HEADERS)
 def submit_graph_and_job(data: dict[str, Any]) -> Response:
     """Store a graph and submit a job on it, in one call."""
+    wait = preferred_wait()
     key, digest = _idempotency("")
-    if (replay := _replay(key, digest)) is not None:
+    if (replay := _replay(key, digest, wait)) is not None:
         return replay
     plan: Plan = data["graph"]
     bound = _bind(plan, data)
     graph = save_graph(db(), caller().tenant_id, plan)
-    return _accept(graph.id, plan, data, key, digest, bound)
+    return _accept(graph.id, plan, data, key, digest, wait, bound)
 
 
 def _idempotency(scope: str) -> tuple[str | None, str | None]:
@@ -100,8 +114,8 @@ def _idempotency(scope: str) -> tuple[str | None, str | None]:
     return key, digest
 
 
-def _replay(key: str | None, digest: str | None) -> Response | None:
-    """The original job for a retried submission; 422 if the key came with another body."""
+def _replay(key: str | None, digest: str | None, wait: int) -> Response | None:
+    """The original job for a retried submission (waited for as asked); 422 if the key came with another body."""
     if key is None:
         return None
     job = job_reads.job_by_idempotency_key(db(), caller().tenant_id, key)
@@ -111,7 +125,10 @@ def _replay(key: str | None, digest: str | None) -> Response | None:
         raise invalid(
             [Problem(IDEMPOTENCY_HEADER, "was already used with a different request body; use a new key")], "request"
         )
-    return _accepted_response(job, replayed=True)
+    if wait and job.status not in TERMINAL_STATES:
+        with extension("job_events").watch(job.id) as waiter:
+            return _submission_answer(_wait_for_end(job.id, time.monotonic() + wait, waiter), wait, replayed=True)
+    return _submission_answer(job, wait, replayed=True)
 
 
 def _bind(plan: Plan, data: dict[str, Any]) -> JobInputs:
@@ -127,21 +144,36 @@ def _accept(
     data: dict[str, Any],
     key: str | None,
     digest: str | None,
+    wait: int,
     bound: JobInputs | None = None,
 ) -> Response:
-    """Commit the job row, then enqueue it (never inside the transaction: the worker would race the commit)."""
+    """Commit the job row, then enqueue it (never inside the transaction: the worker would race the commit).
+
+    With ``Prefer: wait``, the end of the job is watched for before it is sent, so no event is missed.
+    """
     bound = bound or _bind(plan, data)
     values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
+    if not wait:
+        return _submission_answer(_insert_and_send(graph_id, values, key, digest), 0)
+    with extension("job_events").watch(values["id"]) as waiter:
+        job = _insert_and_send(graph_id, values, key, digest)
+        if isinstance(job, Response):
+            return job
+        return _submission_answer(_wait_for_end(job.id, time.monotonic() + wait, waiter), wait)
+
+
+def _insert_and_send(graph_id: str, values: dict[str, Any], key: str | None, digest: str | None) -> Job | Response:
+    """The new job, committed and enqueued; or the answer of a concurrent submission with the same key."""
     try:
         job = job_rows.insert_job(db(), values)
     except IntegrityError:  # the same Idempotency-Key submitted concurrently, or the graph deleted meanwhile
         db().rollback()
-        if (replay := _replay(key, digest)) is not None:
+        if (replay := _replay(key, digest, 0)) is not None:
             return replay
         tenant_graph_id(graph_id)  # 404 if it is gone
         raise
     _enqueue(job)
-    return _accepted_response(job)
+    return job
 
 
 def _enqueue(job: Job) -> None:
@@ -162,11 +194,30 @@ def _enqueue(job: Job) -> None:
         job_rows.clear_sent(db(), job.id)
 
 
-def _accepted_response(job: Job, replayed: bool = False) -> Response:
-    headers = {"Location": f"/v1/jobs/{job.id}", "Retry-After": RETRY_AFTER}
+def _submission_answer(job: Any, wait: int, replayed: bool = False) -> Response:
+    """202 with the job; 200 when ``Prefer: wait`` was asked for and the job has ended."""
+    headers = {"Location": f"/v1/jobs/{job.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
+    if wait:
+        headers["Vary"] = "Prefer"
+        if job.status in TERMINAL_STATES:
+            headers["Preference-Applied"] = f"wait={wait}"
+            return json_response(_body(job), 200, headers)
+    headers["Retry-After"] = RETRY_AFTER
     return json_response(_body(job), 202, headers)
+
+
+def preferred_wait() -> int:
+    """Seconds of ``Prefer: wait=N`` (RFC 7240), 0 without one. :raise ApiProblem: 422 malformed or over MAX_WAIT."""
+    wait = prefer_wait(request.headers.getlist("Prefer"))
+    if wait is None:
+        return 0
+    if isinstance(wait, str):
+        raise invalid([Problem("Prefer", wait)], "request")
+    if wait > settings().max_wait:
+        raise invalid([Problem("Prefer", f"wait={wait} is over the limit MAX_WAIT={settings().max_wait}")], "request")
+    return wait
 
 
 @blp.route("/jobs", methods=["GET"])

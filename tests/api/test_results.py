@@ -154,6 +154,15 @@ def test_tangent_columns_in_every_format(client, done_job, example):
     assert next(csv.reader(io.StringIO(results(client, job, CSV).decode())))[-2:] == ["tangent", "grad_tangent"]
 
 
+def test_batch_with_a_direction_has_a_csv_row_per_item_and_the_tangent_columns(client, done_job, example):
+    batch = {"x": [-2.0, 1.0], "y": [5.0, 2.0], "z": [-4.0, 3.0]}
+    job = done_job(example["graph"], batch, tangents={"x": [1.0, 0.0], "y": [0.0, 1.0], "z": [0.0, 0.0]})
+    assert_all_formats_match_nodes(client, job, batched=True)
+    lines = results(client, job, CSV).decode().splitlines()
+    assert lines[0] == "id,kind,op,item,value,grad,tangent,grad_tangent"
+    assert "f,gate,mul,0,-12.0,1.0,-4.0,0.0" in lines and "f,gate,mul,1,9.0,1.0,3.0,0.0" in lines
+
+
 def test_many_blocks_across_id_rows(client, done_job, monkeypatch):
     """Blocks far smaller than a row of ids: each block's ids still line up with its numbers."""
     monkeypatch.setattr(result_blocks, "BLOCK_NUMBERS", 3_000)

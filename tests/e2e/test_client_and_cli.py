@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -26,6 +27,14 @@ def test_client_submits_waits_and_reads_nodes_as_arrays(client, start_worker, ex
     assert ids == ["x", "y", "z", "q", "f"]
     np.testing.assert_array_equal(grads, [-4, -4, 3, -4, 1])
     assert [n["id"] for n in client.top(job["id"], 2)] == ["x", "y"]
+
+
+def test_client_submit_with_wait_is_one_round_trip(client, start_worker, example):
+    start_worker()
+    job = client.submit(example["graph"], example["inputs"], wait=20)
+    assert job["status"] == "succeeded" and job["outputs"] == {"f": -12.0}
+    chunks = b"".join(client.results(job["id"], "csv")).decode().splitlines()
+    assert chunks[0] == "id,kind,op,value,grad" and "f,gate,mul,-12.0,1.0" in chunks
 
 
 def test_client_batch_and_non_finite_values_as_arrays(client, start_worker):
@@ -96,7 +105,13 @@ def test_cli_submit_wait_status_nodes_top(base_url, keys, start_worker, example,
     lines = [json.loads(line) for line in run_cli(base_url, keys["acme"], "nodes", job["id"]).stdout.splitlines()]
     assert {n["id"]: n["grad"] for n in lines} == {k: v["grad"] for k, v in example["expected"]["nodes"].items()}
     csv_out = run_cli(base_url, keys["acme"], "nodes", job["id"], "--format", "csv").stdout.splitlines()
-    assert csv_out[0] == "id,kind,op,item,value,grad" and "q,gate,add,,3.0,-4.0" in csv_out
+    assert csv_out[0] == "id,kind,op,value,grad" and "q,gate,add,3.0,-4.0" in csv_out
+    arrow_file = tmp_path / "nodes.arrow"
+    assert (
+        run_cli(base_url, keys["acme"], "nodes", job["id"], "--format", "arrow", "-o", str(arrow_file)).exit_code == 0
+    )
+    table = pa.ipc.open_stream(arrow_file.read_bytes()).read_all()
+    assert dict(zip(table.column("id").to_pylist(), table.column("value").to_pylist(), strict=True))["f"] == -12.0
     table = run_cli(base_url, keys["acme"], "top", job["id"], "-n", "2").stdout
     assert "x" in table and "-4.0" in table and "f" not in table.split("grad", 1)[1]
     header = table.splitlines()[1].split()
@@ -113,8 +128,8 @@ def test_cli_submits_a_direction_and_prints_its_columns(base_url, keys, start_wo
     assert result.exit_code == 0, result.output
     job = json.loads(result.stdout[result.stdout.index("{") :])
     csv_out = run_cli(base_url, keys["acme"], "nodes", job["id"], "--format", "csv").stdout.splitlines()
-    assert csv_out[0] == "id,kind,op,item,value,grad,tangent,grad_tangent"
-    assert "f,gate,mul,,-12.0,1.0,-4.0,0.0" in csv_out and "z,input,,,-4.0,3.0,0.0,1.0" in csv_out
+    assert csv_out[0] == "id,kind,op,value,grad,tangent,grad_tangent"
+    assert "f,gate,mul,-12.0,1.0,-4.0,0.0" in csv_out and "z,input,,-4.0,3.0,0.0,1.0" in csv_out
     lines = [json.loads(line) for line in run_cli(base_url, keys["acme"], "nodes", job["id"]).stdout.splitlines()]
     assert {n["id"]: n["tangent"] for n in lines} == {"x": 1.0, "y": 0.0, "z": 0.0, "q": 1.0, "f": -4.0}
 
