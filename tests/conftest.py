@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from service.runtime.config import Settings
@@ -23,6 +24,7 @@ from service.storage.models import Base
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET_KEYS = Fernet.generate_key().decode()  # WEBHOOK_SECRET_KEYS of every test stack
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -64,13 +66,19 @@ def empty_tables(url: str) -> None:
 def queue_name() -> str:
     name = f"gategraph-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     yield name
-    redis.Redis.from_url(REDIS_URL).delete(name)
+    redis.Redis.from_url(REDIS_URL).delete(name, f"{name}-webhooks")
 
 
 @pytest.fixture
 def settings(database_url, queue_name, tmp_path) -> Settings:
     empty_tables(database_url)
-    return Settings(home=str(tmp_path), database_url=database_url, broker_url=REDIS_URL, queue=queue_name)
+    return Settings(
+        home=str(tmp_path),
+        database_url=database_url,
+        broker_url=REDIS_URL,
+        queue=queue_name,
+        webhook_secret_keys=SECRET_KEYS,
+    )
 
 
 @pytest.fixture

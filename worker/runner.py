@@ -23,7 +23,7 @@ from service.graph import Plan, evaluate
 from service.graph.engine import Evaluation
 from service.graph.gradcheck import GradientCheck, check_gradients
 from service.runtime.config import Settings
-from service.runtime.job_events import publisher
+from service.runtime.job_ends import announce_end
 from service.runtime.job_states import FAILED, SUCCEEDED
 from service.storage import job_rows
 from service.storage.database import get_engine, session_factory
@@ -159,17 +159,17 @@ def _compute(plan: Plan, claimed: job_rows.Claim, timer: _StageTimer) -> _Comput
     return _Computed(result, result.values[plan.outputs], check, timer)
 
 
-def _store(connection: Connection, job_id: str, attempt: int, computed: _Computed) -> bool:
+def _store(connection: Connection, job_id: str, attempt: int, computed: _Computed) -> job_rows.Ended | None:
     result = computed.result
     chunk_nodes = chunk_nodes_for(result.batch_size)
     return job_rows.succeed(connection, job_id, attempt, computed.output_values, computed.check, result, chunk_nodes)
 
 
-def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, stored: bool) -> str:
+def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, stored: job_rows.Ended | None) -> str:
     computed.timer.next(None, 1.0)
-    if not stored:
+    if stored is None:
         return _NOT_OURS
-    publisher(settings.broker_url, settings.queue).ended(job_id)
+    announce_end(settings, job_id, stored.deliveries)
     chunk_nodes = chunk_nodes_for(computed.result.batch_size)
     job_metrics.RESULT_ROWS.inc(-(-plan.n_nodes // chunk_nodes))
     job_metrics.RESULT_NODES.inc(plan.n_nodes)
@@ -230,9 +230,10 @@ def fail_killed(settings: Settings, job_id: str, code: str, message: str) -> boo
 def fail_attempt(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> bool:
     """Fail the job if ``attempt`` is still its running attempt, and tell waiters; False if it was not."""
     with session_factory(settings.database_url)() as session:
-        if not job_rows.fail(session, job_id, code, message, attempt):
-            return False
-    publisher(settings.broker_url, settings.queue).ended(job_id)
+        ended = job_rows.fail(session, job_id, code, message, attempt)
+    if ended is None:
+        return False
+    announce_end(settings, job_id, ended.deliveries)
     job_metrics.JOBS_ENDED.labels(FAILED).inc()
     log.warning("job failed: %s", code, extra={"code": code})
     return True

@@ -5,7 +5,10 @@ compare-and-set on the job row, so several workers sweeping at once send a job o
 - queued, never sent (Redis was down when it was accepted, or the API died after commit);
 - queued, sent long ago, and the broker queue is empty (Redis restarted and lost it);
 - running with a stale heartbeat (its worker was killed): queued again, or failed with a
-  reason after MAX_ATTEMPTS.
+  reason after MAX_ATTEMPTS;
+- webhook deliveries that are due (a retry's time has come) or whose message was lost (the
+  process that ended the job died before sending it, or Redis restarted): sent again, each
+  guarded by its own compare-and-set.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import threading
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
-from service.runtime.job_events import publisher
-from service.runtime.job_queue import queue_length, send_job
-from service.storage import job_rows
+from service.runtime.job_ends import announce_end
+from service.runtime.job_queue import queue_length, send_deliveries, send_job
+from service.storage import job_rows, webhook_rows
 from service.storage.database import session_factory
 
 from .celery_app import app
@@ -32,12 +35,14 @@ def sweep(celery: Celery) -> int:
     settings = celery.gategraph_settings
     sessions = session_factory(settings.database_url)
     with sessions() as session:
-        requeued, failed = job_rows.requeue_abandoned(
+        requeued, failed, deliveries = job_rows.requeue_abandoned(
             session, job_rows.seconds_ago(settings.stale_running_after), settings.max_attempts
         )
         for job_id in failed:
-            publisher(settings.broker_url, settings.queue).ended(job_id)
+            announce_end(settings, job_id, [], celery)
             log.warning("job %s failed: its worker stopped %d times", job_id, settings.max_attempts)
+        if deliveries:
+            send_deliveries(celery, deliveries, settings.delivery_queue)
         resend_before = job_rows.seconds_ago(settings.stale_queued_after) if queue_length(celery) == 0 else None
         candidates = job_rows.unsent(session, job_rows.seconds_ago(5), resend_before)
         sent = 0
@@ -49,9 +54,30 @@ def sweep(celery: Celery) -> int:
                     job_rows.clear_sent(session, job_id)
                     raise
                 sent += 1
-    if sent or requeued:
-        log.info("sweeper: %d job(s) requeued from dead workers, %d message(s) sent", len(requeued), sent)
+        redelivered = dispatch_deliveries(celery, session)
+    if sent or requeued or redelivered:
+        log.info(
+            "sweeper: %d job(s) requeued from dead workers, %d job message(s) and %d delivery message(s) sent",
+            len(requeued),
+            sent,
+            redelivered,
+        )
     return sent
+
+
+def dispatch_deliveries(celery: Celery, session) -> int:
+    """Send the deliveries that are due with no message on its way (or one sent STALE_QUEUED_AFTER ago)."""
+    settings = celery.gategraph_settings
+    sent_before = job_rows.seconds_ago(settings.stale_queued_after)
+    due = webhook_rows.undispatched(session, sent_before)
+    claimed = [d for d in due if webhook_rows.mark_dispatched(session, d, sent_before)]
+    if claimed:
+        try:
+            send_deliveries(celery, claimed, settings.delivery_queue)
+        except Exception:
+            webhook_rows.clear_dispatched(session, claimed)
+            raise
+    return len(claimed)
 
 
 def _loop(celery: Celery) -> None:

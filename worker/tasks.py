@@ -1,4 +1,4 @@
-"""The Celery task: a thin wrapper around ``worker.runner.run``."""
+"""The Celery tasks: thin wrappers around ``worker.runner.run`` and ``worker.deliveries.post_delivery``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from sqlalchemy.exc import OperationalError
 
 from service.graph.engine import warm_up
 from service.runtime import logs
-from service.runtime.job_queue import TASK_NAME
+from service.runtime.job_queue import DELIVER_TASK, TASK_NAME
 from service.runtime.metrics_registry import process_registry
 from service.storage.database import dispose_all
 from service.storage.migrate import SchemaOutOfDate, check_schema
 from service.storage.plan_cache import PlanCache
 
 from .celery_app import app
+from .deliveries import post_delivery
 from .runner import fail_killed, run
 
 log = logging.getLogger("gategraph.worker")
@@ -73,5 +74,17 @@ def run_job(self, job_id: str, request_id: str | None = None) -> str:
     try:
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         return run(settings, job_id, plans, (SoftTimeLimitExceeded,), redelivered)
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=2) from None
+
+
+@app.task(name=DELIVER_TASK, bind=True, max_retries=30)
+def deliver_webhook(self, delivery_id: str) -> str:
+    """Post one webhook delivery (on its own queue, so a slow receiver never holds a job).
+
+    Retried while the database is unreachable.
+    """
+    try:
+        return post_delivery(settings, delivery_id)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=2) from None

@@ -9,12 +9,12 @@ from werkzeug.exceptions import HTTPException
 from service import web
 from service.runtime import logs
 from service.runtime.config import Settings
-from service.runtime.job_events import Listener, Publisher
+from service.runtime.job_events import Listener
 from service.runtime.job_queue import make_celery
 from service.storage.migrate import check_schema
 from service.storage.plan_cache import PlanCache
 
-from . import docs_assets, graph_routes, health_routes, http_metrics, job_routes, node_routes
+from . import docs_assets, graph_routes, health_routes, http_metrics, job_routes, node_routes, webhook_routes
 from .error_docs import PROBLEM_SCHEMA, ProblemResponses
 from .http_schemas import ErrorBodySchema, GradientCheckSchema, ProblemSchema
 from .problems import IdConverter, from_http_exception, problem_response, register
@@ -62,14 +62,13 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
         "celery": celery,
         "metrics": http_metrics.state_registry(settings.database_url, celery),
         "job_events": Listener(settings.broker_url, settings.queue),
-        "job_events_out": Publisher(settings.broker_url, settings.queue),
     }
     api = ProblemApi(app, spec_kwargs={"extra_plugins": [ProblemResponses()]})
     assert PROBLEM_SCHEMA in api.spec.components.schemas  # flask-smorest registers ERROR_SCHEMA under this name
     # referred to by http_schemas.nullable fields, which apispec does not follow
     api.spec.components.schema("ErrorBody", schema=ErrorBodySchema)
     api.spec.components.schema("GradientCheck", schema=GradientCheckSchema)
-    for blueprint in (health_routes.blp, graph_routes.blp, job_routes.blp, node_routes.blp):
+    for blueprint in (health_routes.blp, graph_routes.blp, job_routes.blp, node_routes.blp, webhook_routes.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(http_metrics.blp)
     app.register_blueprint(web.blp)

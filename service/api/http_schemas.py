@@ -210,3 +210,70 @@ class ReadinessSchema(Schema):
         required=True,
         metadata={"description": 'database and broker: "ok", or what is wrong.', "example": {"database": "ok"}},
     )
+
+
+WEBHOOK_EVENTS = ("job.succeeded", "job.failed", "job.canceled")
+
+
+class WebhookRequestSchema(Schema):
+    """A callback endpoint: an https URL (WEBHOOK_ALLOW_PRIVATE lifts the rules) and the events it wants."""
+
+    url = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2048),
+        metadata={"example": "https://example.com/gategraph-events"},
+    )
+    events = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),
+        load_default=list(WEBHOOK_EVENTS),
+        validate=validate.Length(min=1, max=len(WEBHOOK_EVENTS)),
+        metadata={"description": "Default: all three."},
+    )
+
+
+class WebhookSchema(Schema):
+    id = fields.String(required=True, metadata=UUID)
+    url = fields.String(required=True)
+    events = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)), required=True)
+    created_at = fields.DateTime(required=True)
+    disabled_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "Set when a receiver answered 410 Gone."}
+    )
+    disabled_reason = fields.String(allow_none=True, required=True)
+
+
+class NewWebhookSchema(WebhookSchema):
+    secret = fields.String(
+        required=True,
+        metadata={"description": "whsec_…: verifies the signatures (Standard Webhooks); shown this once."},
+    )
+
+
+class WebhookPageSchema(PageSchema):
+    items = fields.List(fields.Nested(WebhookSchema), required=True)
+
+
+class DeliveryAttemptSchema(Schema):
+    number = fields.Integer(required=True)
+    at = fields.DateTime(required=True)
+    status = fields.Integer(allow_none=True, required=True, metadata={"description": "The receiver's status."})
+    error = fields.String(allow_none=True, required=True, metadata={"description": "Why there was no answer."})
+    seconds = fields.Float(required=True)
+
+
+class DeliverySchema(Schema):
+    id = fields.String(required=True, metadata={"description": "The webhook-id header: the same on every attempt."})
+    event = fields.String(required=True, validate=validate.OneOf(WEBHOOK_EVENTS))
+    job_id = fields.String(required=True, metadata=UUID)
+    state = fields.String(required=True, validate=validate.OneOf(("pending", "delivered", "failed", "canceled")))
+    attempts = fields.Integer(required=True)
+    last_status = fields.Integer(allow_none=True, required=True)
+    last_error = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    next_attempt_at = fields.DateTime(allow_none=True, required=True)
+    delivered_at = fields.DateTime(allow_none=True, required=True)
+    attempt_log = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
+
+
+class DeliveryPageSchema(PageSchema):
+    items = fields.List(fields.Nested(DeliverySchema), required=True)

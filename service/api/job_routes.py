@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from service.graph import InvalidInput, JobInputs, Plan, Problem, bind_inputs
+from service.runtime.job_ends import announce_end
 from service.runtime.job_events import Waiter
 from service.runtime.job_queue import send_job
 from service.runtime.job_states import TERMINAL_STATES
@@ -275,12 +276,13 @@ def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter) -> Row:
 def cancel_job(job_id: Any) -> Response:
     """Cancel a queued or running job."""
     job = tenant_job(job_id)
-    if not job_rows.cancel(db(), job.id):
+    ended = job_rows.cancel(db(), job.id)
+    if ended is None:
         db().refresh(job)
         raise ApiProblem(
             409, "Conflict", f"the job has already ended ({job.status}); it cannot be canceled", type_="conflict"
         )
-    extension("job_events_out").ended(job.id)
+    announce_end(settings(), job.id, ended.deliveries, extension("celery"))
     db().refresh(job)
     return json_response(_body(job))
 

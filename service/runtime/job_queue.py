@@ -12,6 +12,7 @@ every place Celery reads it, is longer than the hard time limit.
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from celery import Celery
@@ -20,6 +21,7 @@ from kombu.exceptions import ChannelError
 from service.runtime.config import Settings
 
 TASK_NAME = "gategraph.run_job"
+DELIVER_TASK = "gategraph.deliver_webhook"
 BROKER_TIMEOUT = 2.0  # seconds to connect to Redis, or to wait for one reply
 
 
@@ -71,6 +73,24 @@ def send_job(app: Celery, job_id: str, request_id: str | None = None) -> None:
     )
 
 
+def send_deliveries(app: Celery, delivery_ids: list[str], queue: str) -> None:
+    """Publish "post webhook delivery N" on the deliveries' own queue (never the jobs' queue)."""
+    for delivery_id in delivery_ids:
+        app.send_task(
+            DELIVER_TASK,
+            args=[delivery_id],
+            queue=queue,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+        )
+
+
+@functools.cache
+def publishing_app(settings: Settings) -> Celery:
+    """One app per process and deployment for publishing where none is at hand (the runner, the sweeper)."""
+    return make_celery(settings)
+
+
 def queue_length(app: Celery) -> int:
     """Messages waiting in the job queue (not counting ones a worker holds); 0 if Redis has no such queue."""
     with app.connection_for_read() as connection:
@@ -80,7 +100,9 @@ def queue_length(app: Celery) -> int:
             return 0
 
 
-def worker_command(queue: str, log_level: str = "INFO", concurrency: int | None = None) -> list[str]:
+def worker_command(
+    queue: str, log_level: str = "INFO", concurrency: int | None = None, pool: str | None = None
+) -> list[str]:
     """The command line of a Celery worker consuming ``queue`` (the app is named, not imported)."""
     command = [
         sys.executable,
@@ -96,4 +118,11 @@ def worker_command(queue: str, log_level: str = "INFO", concurrency: int | None 
     ]
     if concurrency:
         command += ["--concurrency", str(concurrency)]
+    if pool:
+        command += ["--pool", pool]
     return command
+
+
+def delivery_worker_command(settings: Settings, log_level: str = "INFO", concurrency: int = 8) -> list[str]:
+    """A worker of webhook deliveries: threads, since a delivery mostly waits on its receiver."""
+    return worker_command(settings.delivery_queue, log_level, concurrency, pool="threads")

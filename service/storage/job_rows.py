@@ -24,6 +24,7 @@ from service.runtime.job_states import ACTIVE_STATES, CANCELED, FAILED, QUEUED, 
 from .job_blobs import check_to_text, inputs_to_bytes, outputs_to_bytes
 from .models import Job, utcnow
 from .result_chunks import write_results
+from .webhook_rows import queue_deliveries
 
 JOBS = Job.__table__
 
@@ -72,6 +73,17 @@ _CLEAR_SENT = update(JOBS).where(JOBS.c.id == bindparam("job_id"), JOBS.c.status
 _INSERT = insert(JOBS)
 
 Executor = Connection | Session  # these functions run on either; each commits its own change
+
+
+@dataclass(frozen=True)
+class Ended:
+    """This call ended the job. ``deliveries``: the callbacks its end queued, to send once committed."""
+
+    deliveries: list[str]
+
+
+def _event(status: str) -> str:
+    return f"job.{status}"
 
 
 def new_job(
@@ -170,8 +182,8 @@ def succeed(
     gradient_check: GradientCheck | None,
     result: Evaluation,
     chunk_nodes: int,
-) -> bool:
-    """Store the results and mark the job succeeded, in one transaction; False if it is no longer ours.
+) -> Ended | None:
+    """Store the results and mark the job succeeded, in one transaction; None if it is no longer ours.
 
     ``output_values``: the outputs' rows of ``result.values``, kept on the job row for its answers.
     The results go first, so that ``finished_at`` is stamped when they are in; if the job was
@@ -188,13 +200,14 @@ def succeed(
     }
     if executor.execute(_SUCCEED, params).rowcount != 1:
         executor.rollback()
-        return False
+        return None
+    ended = Ended(queue_deliveries(executor, job_id, _event(SUCCEEDED)))
     executor.commit()
-    return True
+    return ended
 
 
-def fail(session: Session, job_id: str, code: str, message: str, attempt: int | None = None) -> bool:
-    """Mark an active job failed with a reason (only the given attempt's, when one is given)."""
+def fail(session: Session, job_id: str, code: str, message: str, attempt: int | None = None) -> Ended | None:
+    """Mark an active job failed with a reason (only the given attempt's, when one is given); None if it was not."""
     where = _OURS if attempt is not None else and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status.in_(ACTIVE_STATES))
     result = session.execute(
         update(JOBS)
@@ -202,8 +215,14 @@ def fail(session: Session, job_id: str, code: str, message: str, attempt: int | 
         .values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None),
         {"job_id": job_id, "attempt": attempt},
     )
+    return _ended(session, result.rowcount, job_id, FAILED)
+
+
+def _ended(session: Session, rowcount: int, job_id: str, status: str) -> Ended | None:
+    """Queue the callbacks of a job that this transaction ended (``rowcount`` 1), and commit."""
+    ended = Ended(queue_deliveries(session, job_id, _event(status))) if rowcount == 1 else None
     session.commit()
-    return result.rowcount == 1
+    return ended
 
 
 def running_attempt(session: Session, job_id: str) -> int | None:
@@ -211,15 +230,14 @@ def running_attempt(session: Session, job_id: str) -> int | None:
     return session.scalar(select(Job.attempts).where(Job.id == job_id, Job.status == RUNNING))
 
 
-def cancel(session: Session, job_id: str) -> bool:
-    """Cancel a job that has not ended; False if it had."""
+def cancel(session: Session, job_id: str) -> Ended | None:
+    """Cancel a job that has not ended; None if it had."""
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(ACTIVE_STATES))
         .values(status=CANCELED, finished_at=utcnow(), stage=None)
     )
-    session.commit()
-    return result.rowcount == 1
+    return _ended(session, result.rowcount, job_id, CANCELED)
 
 
 def delete_job(session: Session, job_id: str) -> None:
@@ -231,15 +249,17 @@ def delete_job(session: Session, job_id: str) -> None:
     session.commit()
 
 
-def requeue_abandoned(session: Session, stale_before: datetime, max_attempts: int) -> tuple[list[str], list[str]]:
+def requeue_abandoned(
+    session: Session, stale_before: datetime, max_attempts: int
+) -> tuple[list[str], list[str], list[str]]:
     """Running jobs whose worker stopped beating: queue them again, or fail them after too many attempts.
 
-    Returns (requeued ids, failed ids).
+    Returns (requeued ids, failed ids, the callbacks the failures queued).
     """
     abandoned = session.execute(
         select(Job.id, Job.attempts).where(Job.status == RUNNING, Job.heartbeat_at < stale_before).limit(1000)
     ).all()
-    requeued, failed = [], []
+    requeued, failed, deliveries = [], [], []
     for job_id, attempts in abandoned:
         still_abandoned = and_(
             Job.id == job_id, Job.status == RUNNING, Job.attempts == attempts, Job.heartbeat_at < stale_before
@@ -255,10 +275,15 @@ def requeue_abandoned(session: Session, stale_before: datetime, max_attempts: in
             )
         else:
             values = dict(status=QUEUED, enqueued_at=None, stage=None)
-        if session.execute(update(Job).where(still_abandoned).values(**values)).rowcount == 1:
-            (failed if attempts >= max_attempts else requeued).append(job_id)
+        if session.execute(update(Job).where(still_abandoned).values(**values)).rowcount != 1:
+            continue
+        if attempts >= max_attempts:
+            failed.append(job_id)
+            deliveries += queue_deliveries(session, job_id, _event(FAILED))
+        else:
+            requeued.append(job_id)
     session.commit()
-    return requeued, failed
+    return requeued, failed, deliveries
 
 
 def unsent(session: Session, created_before: datetime, sent_before: datetime | None) -> list[str]:

@@ -138,3 +138,56 @@ class JobChunk(Base):
     grads: Mapped[bytes] = mapped_column(LargeBinary)
     tangents: Mapped[bytes | None] = mapped_column(LargeBinary)
     grad_tangents: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Webhook(Base):
+    """A tenant's callback endpoint; its secret is stored sealed (Fernet), never in the clear."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(String(128))  # comma-separated event types
+    secret: Mapped[str] = mapped_column(Text)  # sealed with WEBHOOK_SECRET_KEYS (webhooks.signing.SecretBox)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_webhooks_tenant_created", "tenant_id", "created_at", "id"),)
+
+
+class WebhookDelivery(Base):
+    """One event owed to one endpoint, queued in the transaction that ended its job; retried until delivered."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the webhook-id header: the same on every retry
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(36))  # not a foreign key: a deleted job's event is still owed
+    graph_id: Mapped[str] = mapped_column(String(36))
+    event: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed (given up), canceled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)  # the event's time
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # its message was sent then
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a sender holds it until then
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_deliveries_webhook_created", "webhook_id", "created_at", "id"),
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
+    )
+
+
+class WebhookAttempt(Base):
+    """Every attempt of a delivery, as it went: the receiver's status, or why there was none."""
+
+    __tablename__ = "webhook_attempts"
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float)

@@ -38,10 +38,15 @@ def broker_url(database_url, tmp_path_factory) -> str:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2):
+    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 2, deliveries: bool = False):
+        """A worker of jobs; with ``deliveries``, a worker of webhook deliveries (their own queue, threads)."""
         self.log = log
         name = f"test-{os.getpid()}-{time.time_ns()}@%h"
-        command = [*worker_command(env["QUEUE"], "INFO", concurrency), "-n", name]
+        if deliveries:
+            queue, pool = env.get("WEBHOOK_QUEUE") or f"{env['QUEUE']}-webhooks", "threads"
+        else:
+            queue, pool = env["QUEUE"], None
+        command = [*worker_command(queue, "INFO", concurrency, pool), "-n", name]
         self.process = subprocess.Popen(
             command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -79,6 +84,7 @@ def worker_env(settings, broker_url) -> dict[str, str]:
         "BROKER_URL": broker_url,
         "QUEUE": settings.queue,
         "GATEGRAPH_HOME": settings.home,
+        "WEBHOOK_SECRET_KEYS": settings.webhook_secret_keys,
         **FAST_RECOVERY,
     }
 
@@ -87,8 +93,9 @@ def worker_env(settings, broker_url) -> dict[str, str]:
 def start_worker(worker_env, tmp_path):
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 2, **extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess({**worker_env, **extra_env}, tmp_path / f"worker{len(started)}.log", concurrency)
+    def start(concurrency: int = 2, deliveries: bool = False, **extra_env: str) -> WorkerProcess:
+        log = tmp_path / f"worker{len(started)}.log"
+        worker = WorkerProcess({**worker_env, **extra_env}, log, concurrency, deliveries)
         started.append(worker)
         return worker
 
