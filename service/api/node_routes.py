@@ -137,7 +137,7 @@ def results(job_id: Any) -> Response:
 
     def body() -> Iterator[bytes]:
         for block in stream:
-            yield encode.block(block)
+            yield from encode.block(block)
         yield encode.end()
 
     headers = {"X-Node-Count": str(graph.n_nodes), "Vary": "Accept"}

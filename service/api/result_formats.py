@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -31,10 +32,21 @@ NUMBER_COLUMNS = ("value", "grad")
 TANGENT_COLUMNS = ("tangent", "grad_tangent")  # present for a job with a direction
 
 
+PIECE_NUMBERS = 1 << 15  # text formats encode a block this many numbers at a time: Python objects are large
+
+
 class Encoder(Protocol):
-    def block(self, block: ResultBlock) -> bytes: ...
+    def block(self, block: ResultBlock) -> Iterator[bytes]: ...
 
     def end(self) -> bytes: ...
+
+
+def _pieces(block: ResultBlock) -> Iterator[ResultBlock]:
+    """A block in runs of about PIECE_NUMBERS numbers, so that text is built a little at a time."""
+    step = max(1, PIECE_NUMBERS // block.results.values.shape[1])
+    for a in range(0, len(block.ids), step):
+        b = a + step
+        yield ResultBlock(block.start + a, block.ids[a:b], block.codes[a:b], block.results.take(slice(a, b)))
 
 
 def encoder(media_type: str, batched: bool, batch_size: int, directed: bool) -> Encoder:
@@ -87,13 +99,13 @@ class ArrowEncoder:
         self.sink = _Sink()
         self.writer = pa.ipc.new_stream(self.sink, self.schema)
 
-    def block(self, block: ResultBlock) -> bytes:
+    def block(self, block: ResultBlock) -> Iterator[bytes]:
         codes = pa.array(block.codes)
         arrays = [pa.array(block.ids, type=pa.string()), _KIND_NAMES.take(codes), _OP_NAMES.take(codes)]
         numbers = _numbers(block)
         arrays += [self._column(numbers[name]) for name in self.columns]
         self.writer.write_batch(pa.record_batch(arrays, schema=self.schema))
-        return self.sink.take()
+        yield self.sink.take()
 
     def _column(self, numbers: np.ndarray) -> pa.Array:
         if not self.batched:
@@ -111,9 +123,10 @@ class NdjsonEncoder:
     def __init__(self, batched: bool) -> None:
         self.batched = batched
 
-    def block(self, block: ResultBlock) -> bytes:
-        items = node_items(block.ids, kinds_and_ops(block.codes), block.results, self.batched)
-        return b"".join(orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE) for item in items)
+    def block(self, block: ResultBlock) -> Iterator[bytes]:
+        for piece in _pieces(block):
+            items = node_items(piece.ids, kinds_and_ops(piece.codes), piece.results, self.batched)
+            yield b"".join(orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE) for item in items)
 
     def end(self) -> bytes:
         return b""
@@ -126,7 +139,11 @@ class CsvEncoder:
         self.columns, self.batched = columns, batched
         self.header = ",".join(("id", "kind", "op", *(("item",) if batched else ()), *columns)) + "\r\n"
 
-    def block(self, block: ResultBlock) -> bytes:
+    def block(self, block: ResultBlock) -> Iterator[bytes]:
+        for piece in _pieces(block):
+            yield self._piece(piece)
+
+    def _piece(self, block: ResultBlock) -> bytes:
         out = io.StringIO()
         if block.start == 0:
             out.write(self.header)

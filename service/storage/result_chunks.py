@@ -61,8 +61,8 @@ class NodeResults:
     tangents: np.ndarray | None = None
     grad_tangents: np.ndarray | None = None
 
-    def take(self, rows: np.ndarray) -> NodeResults:
-        """These nodes' results, in the order of ``rows``."""
+    def take(self, rows: np.ndarray | slice) -> NodeResults:
+        """These nodes' results, in the order of ``rows`` (an index array, or a slice: then views)."""
 
         def pick(numbers: np.ndarray | None) -> np.ndarray | None:
             return None if numbers is None else numbers[rows]
