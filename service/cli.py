@@ -29,13 +29,17 @@ def serve(workers: int) -> None:
 
 
 @main.command()
-@click.option("--concurrency", default=None, type=int, help="Worker processes (default: one per core).")
-def worker(concurrency: int | None) -> None:
+@click.option("--concurrency", default=None, type=int, help="Worker processes (default: one per core; deliveries 8).")
+@click.option("--deliveries", is_flag=True, help="Post webhook deliveries (their own queue, threads), not jobs.")
+def worker(concurrency: int | None, deliveries: bool) -> None:
     """Start a Celery worker (BROKER_URL and DATABASE_URL from the environment)."""
     settings = Settings.from_env()
-    from service.runtime.job_queue import worker_command
+    from service.runtime.job_queue import delivery_worker_command, worker_command
 
-    command = worker_command(settings.queue, settings.log_level, concurrency)
+    if deliveries:
+        command = delivery_worker_command(settings, settings.log_level, concurrency or 8)
+    else:
+        command = worker_command(settings.queue, settings.log_level, concurrency)
     os.execv(sys.executable, command)
 
 

@@ -20,8 +20,12 @@ from service.runtime.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-SECRETS = {"POSTGRES_PASSWORD": "example-pg-3f9c", "REDIS_PASSWORD": "example-redis-81d2"}
-CORE_SERVICES = {"postgres", "redis", "migrate", "api", "worker"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "example-pg-3f9c",
+    "REDIS_PASSWORD": "example-redis-81d2",
+    "WEBHOOK_SECRET_KEYS": "example-fernet-key-0e1f",
+}
+CORE_SERVICES = {"postgres", "redis", "migrate", "api", "worker", "webhooks"}
 # Variables of the file that a developer's shell must not leak into these tests.
 FILE_VARIABLES = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", COMPOSE_FILE.read_text()))
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
@@ -145,7 +149,11 @@ def test_config_is_valid_and_scalable(config):
     grace = _seconds(worker["stop_grace_period"])
     assert grace > defaults.job_soft_time_limit and grace > defaults.job_time_limit
 
-    for name in ("api", "worker"):
+    webhooks = services["webhooks"]
+    assert _words(webhooks["command"])[:3] == ["gategraph", "worker", "--deliveries"]
+    assert services["webhooks"]["environment"]["WEBHOOK_SECRET_KEYS"] == SECRETS["WEBHOOK_SECRET_KEYS"]
+
+    for name in ("api", "worker", "webhooks"):
         depends = _depends(services[name])
         assert depends.get("migrate") == "service_completed_successfully", (name, depends)
         assert depends.get("redis") == "service_healthy", (name, depends)
