@@ -221,7 +221,7 @@ class WebhookRequestSchema(Schema):
     url = fields.String(
         required=True,
         validate=validate.Length(min=1, max=2048),
-        metadata={"example": "https://example.com/gategraph-events"},
+        metadata={"example": "https://93.184.216.34/gategraph-events"},
     )
     events = fields.List(
         fields.String(validate=validate.OneOf(WEBHOOK_EVENTS)),

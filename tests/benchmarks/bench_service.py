@@ -1,6 +1,6 @@
 """Benchmark of the whole service: the real API (gunicorn), a real Celery worker, Redis and the database.
 
-    python -m tests.benchmarks.bench_service                       # PostgreSQL, 10^6-gate graph (~3 min, ~1 GiB here)
+    python -m tests.benchmarks.bench_service                       # PostgreSQL, 10^6-gate graph (~4 min, ~1 GiB here)
     python -m tests.benchmarks.bench_service --quick               # 10^4-gate graph, fewer small jobs (~30-45 s)
     python -m tests.benchmarks.bench_service --database sqlite     # the embedded default's database
 
@@ -15,14 +15,17 @@ with queue names unique to the run. Redis keys of those queues are deleted at th
 What is measured, each beside a baseline measured in the same run:
 
 * Small jobs. N client threads (default 8), each with its own ``requests.Session``, submit the
-  worked example (cs231n) with ``POST /v1/graphs/{id}/jobs`` on a graph created once, and poll
-  each job to the end with ``GET /v1/jobs/{id}?wait=5``; latency is submit -> the answer saying
-  ``succeeded`` (the output is checked). Baseline: an empty Celery task (``bench.empty``, on its
-  own app and worker, same broker, same concurrency, same acks_late/prefetch settings) sent by
-  the same number of threads; its completion signal is an ``RPUSH`` to a per-task Redis key that
-  the client waits on with ``BLPOP`` (no result backend), so its latency is send -> done. The two
-  alternate twice and the better round of each is used (the machine is noisy); the CPU time each
-  process group used per job is printed beside (less sensitive to other load than wall times).
+  worked example (cs231n) on a graph created once, in two ways: two round trips (``POST
+  /v1/graphs/{id}/jobs``, then ``GET /v1/jobs/{id}?wait=5`` until the job ends) and one (the same
+  POST with ``Prefer: wait=10``, answered 200 with the ended job; a 202 is followed by ``GET
+  ?wait=5`` and counted); latency is submit -> the answer saying ``succeeded`` (the output is
+  checked). Baseline: an empty Celery task (``bench.empty``, on its own app and worker, same
+  broker, same concurrency, same acks_late/prefetch settings) sent by the same number of threads;
+  its completion signal is an ``RPUSH`` to a per-task Redis key that the client waits on with
+  ``BLPOP`` (no result backend), so its latency is send -> done. The three alternate twice and the
+  best round of each is used (the machine is noisy); the CPU time each process group used per job
+  is printed beside (less sensitive to other load than wall times). Unloaded latency: one client
+  thread, 30 sequential jobs of each kind and 30 empty tasks, p50 of each.
 * One big graph (10^6 gates; 10^4 with --quick): a wide random binary DAG (each gate reads an
   earlier node uniformly at random, and a second one: any earlier node for ``add``, an input
   for ``mul``), n/10 inputs in (0.9, 1.1), so values stay finite (checked). Stages, timed by
@@ -31,14 +34,28 @@ What is measured, each beside a baseline measured in the same run:
   come from its JSON log line "job succeeded"; the job's timestamps are printed too); reading
   every node back through ``GET /v1/jobs/{id}/nodes?limit=10000`` following ``next_cursor``
   (answers parsed with orjson; every id, value and gradient is compared, untimed, with an
-  in-process evaluation of the same definition). Baselines: a binary COPY of 10^6 (job, node,
+  in-process evaluation of the same definition), then through ``GET /v1/jobs/{id}/results`` as an
+  Arrow IPC stream (request -> ``read_all`` -> value and grad columns as NumPy arrays; ids stay an
+  Arrow column; checked like the pages), three times (the first is the one the whole job counts,
+  the best is compared with the floor). The floor: ``service.storage.result_chunks.read_results``
+  of every node of the same job, in-process on the same database (best of 3); for reference, the
+  in-process ``result_blocks`` iteration (ids too) and the same blocks through the service's
+  ``ArrowEncoder``. Baselines: a binary COPY of 10^6 (job, node,
   value, grad) rows into a temporary table (SQLite: ``executemany`` into a table of a scratch
   file with the service's pragmas), ``json.loads`` of the definition text and ``json.dumps`` of
   10^6 node items (stdlib json). The results write is timed in-process by calling
   ``service.storage.job_rows.succeed`` on the same database with the 10^6-node job's arrays and
   its output values, as the worker does (the worker's "storing" stage is that call plus the
   contention of a live stack), and once more with no output values (the result chunks
-  alone). Peak RSS of each process group is sampled during this part.
+  alone). Peak RSS of each process group is sampled during this part. The whole job is timed two
+  ways against the sum of the three baselines: upload -> last page of ``/nodes`` read (wall), and
+  upload + job + the first Arrow read of ``/results``.
+* A batch job (10^4 nodes x B = 1,000; --quick: 10^3 x 1,000): the first 9,091 gates of the same
+  kind of wide random DAG (909 inputs), each input B numbers in (0.9, 1.1), submitted once with
+  ``Prefer: wait=30``, read back in alternation through paged ``/nodes?limit=10000`` (the service
+  caps a page at MAX_PAGE_NUMBERS, 500 nodes at B = 1,000; request + orjson parse timed, the copy
+  into arrays not) and through ``/results`` as Arrow (request -> NumPy (n, B) arrays), twice each,
+  best of each compared; the Arrow numbers are checked, untimed, to equal the JSON ones.
 
 The command exits 0 whether the targets are met or not (a benchmark, not a test); a missed target
 prints MISS in the final block. It exits 1 only when the stack fails (logs are then printed).
@@ -106,6 +123,11 @@ CS231N = (
 TARGET_SMALL_THROUGHPUT = 0.25  # service jobs/s / empty tasks/s, at least
 TARGET_STORE_VS_COPY = 1.5  # succeed() / binary COPY of 10^6 rows, at most
 TARGET_WHOLE_VS_BASELINES = 5.0  # upload -> last node read / (COPY + json.loads + json.dumps), at most
+TARGET_WAIT_THROUGHPUT = 0.25  # jobs/s submitted with Prefer: wait / empty tasks/s, at least
+TARGET_BATCH_ARROW_SPEEDUP = 20.0  # batch job: paged /nodes seconds / Arrow /results seconds, at least
+TARGET_ARROW_VS_FLOOR = 2.0  # 10^6-gate job: Arrow /results / in-process read_results of the chunks, at most
+TARGET_WHOLE_ARROW_VS_BASELINES = 2.0  # upload + job + Arrow read / (COPY + json.loads + json.dumps), at most
+ARROW = "application/vnd.apache.arrow.stream"
 
 # --------------------------------------------------------------------------- the empty-task baseline
 # The baseline worker runs `celery -A tests.benchmarks.bench_service:empty_app worker`: it imports
@@ -397,6 +419,52 @@ class BigGraph:
     local_load: float = math.nan
     local_eval: float = math.nan
     rss: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # /results as Arrow, the floor, and the whole job read with Arrow
+    paged_mb: float = 0.0  # bytes of every /nodes page
+    arrow_runs: list[float] = field(default_factory=list)  # GET /results -> read_all -> NumPy, seconds
+    arrow_mb: float = 0.0
+    arrow_mismatches: int = 0
+    floor: float = math.nan  # in-process read_results(session, job, 0, n_nodes), best of the runs
+    floor_runs: list[float] = field(default_factory=list)
+    blocks_inproc: float = math.nan  # in-process result_blocks iteration (ids, codes, chunks)
+    encode_inproc: float = math.nan  # the same blocks through ArrowEncoder
+    whole_arrow: float = math.nan  # upload + job + the first Arrow read
+
+    @property
+    def arrow(self) -> float:
+        return min(self.arrow_runs) if self.arrow_runs else math.nan
+
+    @property
+    def baselines(self) -> float:
+        return self.copy + self.json_loads + self.json_dumps
+
+
+@dataclass
+class BatchJob:
+    nodes: int = 0
+    batch: int = 0
+    inputs: int = 0
+    body_mb: float = 0.0
+    upload: float = math.nan
+    job: float = math.nan  # POST jobs with Prefer: wait=30 -> succeeded seen
+    job_status: int = 0  # the POST's answer status (200: ended within the wait)
+    worker_stages: dict[str, float] = field(default_factory=dict)
+    json_runs: list[float] = field(default_factory=list)  # sum of page requests + orjson parse
+    json_pages: int = 0
+    json_mb: float = 0.0
+    page_p50: float = math.nan
+    arrow_runs: list[float] = field(default_factory=list)
+    arrow_mb: float = 0.0
+    mismatches: int = 0  # Arrow numbers and ids vs the paged JSON's
+    checked: int = 0
+
+    @property
+    def json(self) -> float:
+        return min(self.json_runs) if self.json_runs else math.nan
+
+    @property
+    def arrow(self) -> float:
+        return min(self.arrow_runs) if self.arrow_runs else math.nan
 
 
 @dataclass
@@ -434,7 +502,13 @@ class Bench:
         self.key = ""
         self.empty_rounds: list[Round] = []
         self.service_rounds: list[Round] = []
+        self.wait_rounds: list[Round] = []  # small jobs submitted with Prefer: wait
+        self.wait_fallbacks = 0  # Prefer: wait submissions answered 202 (then polled)
+        self.wait_submissions = 0
+        self.unloaded: list[Round] = []  # one client, sequential: empty task, two round trips, Prefer: wait
         self.big = BigGraph()
+        self.batch = BatchJob()
+        self.batch_gates, self.batch_size = (909, 1_000) if self.quick else (9_091, 1_000)  # 10^3 / 10^4 nodes
         self.stopping = threading.Event()  # set on the way out: client threads stop sending
 
     # ----------------------------------------------------------------- helpers
@@ -605,6 +679,26 @@ class Bench:
             if job["status"] != "succeeded" or job["outputs"] != expected:
                 raise StackError(f"job {job['id']}: {job['status']} {job.get('outputs')} {job.get('error')}")
 
+        wait_headers = {"Content-Type": "application/json", "Prefer": "wait=10"}
+        count_lock = threading.Lock()
+
+        def wait_job(session: requests.Session) -> None:
+            r = session.post(jobs_url, data=body, headers=wait_headers, timeout=30)
+            if r.status_code not in (200, 202):
+                raise StackError(f"POST jobs (Prefer: wait): {r.status_code} {r.text[:500]}")
+            job = r.json()
+            polled = r.status_code == 202
+            while job["status"] not in TERMINAL:  # a 202: the job did not end within the wait
+                r = session.get(f"{self.base}/v1/jobs/{job['id']}", params={"wait": 5}, timeout=30)
+                if r.status_code != 200:
+                    raise StackError(f"GET job: {r.status_code} {r.text[:500]}")
+                job = r.json()
+            with count_lock:
+                self.wait_submissions += 1
+                self.wait_fallbacks += polled
+            if job["status"] != "succeeded" or job["outputs"] != expected:
+                raise StackError(f"job {job['id']}: {job['status']} {job.get('outputs')} {job.get('error')}")
+
         done = redis.Redis.from_url(self.broker_url)
 
         def empty_job(_session: requests.Session) -> None:
@@ -628,16 +722,25 @@ class Bench:
             self.say(f"{what} worker answers")
         self.clients_run("warm-up empty", empty_job, 10)
         self.clients_run("warm-up service", service_job, 3)
+        self.clients_run("warm-up wait", wait_job, 3)
+        self.wait_submissions = self.wait_fallbacks = 0
         for i in range(self.rounds):
             self.empty_rounds.append(self.clients_run(f"empty round {i + 1}", empty_job, self.empty_jobs))
             self.service_rounds.append(self.clients_run(f"service round {i + 1}", service_job, self.service_jobs))
+            self.wait_rounds.append(self.clients_run(f"wait round {i + 1}", wait_job, self.service_jobs))
+        # unloaded: one client, one job at a time
+        for what, fn in (("empty", empty_job), ("service", service_job), ("wait", wait_job)):
+            self.unloaded.append(self.clients_run(f"{what}, 1 client", fn, 30, clients=1))
         done.close()
 
-    def clients_run(self, what: str, fn: Callable[[requests.Session], None], per_client: int) -> Round:
+    def clients_run(
+        self, what: str, fn: Callable[[requests.Session], None], per_client: int, clients: int | None = None
+    ) -> Round:
+        clients = clients or self.clients
         latencies: list[float] = []
         errors: list[BaseException] = []
         lock = threading.Lock()
-        barrier = threading.Barrier(self.clients + 1)
+        barrier = threading.Barrier(clients + 1)
 
         def client() -> None:
             session = self.session()
@@ -656,7 +759,7 @@ class Bench:
                 latencies.extend(mine)
             session.close()
 
-        threads = [threading.Thread(target=client, name=f"client-{i}", daemon=True) for i in range(self.clients)]
+        threads = [threading.Thread(target=client, name=f"client-{i}", daemon=True) for i in range(clients)]
         for t in threads:
             t.start()
         meter = CpuMeter(self.stack.groups(), self.database_url if self.database == "postgresql" else None)
@@ -776,6 +879,7 @@ class Bench:
                 page_times.append(time.perf_counter() - t0)
                 if page is None:
                     raise StackError(f"GET nodes: {r.status_code} {r.text[:500]}")
+                big.paged_mb += len(r.content) / 1e6
                 items = page["items"]  # untimed from here: keep what the check needs
                 k = big.nodes_read
                 if k + len(items) > plan.n_nodes:
@@ -789,6 +893,20 @@ class Bench:
                     break
             big.read_wall = time.perf_counter() - t_read
             big.whole = time.perf_counter() - t_start
+            del page, items
+            for i in range(3):  # the first counts for the whole job; the best is compared with the floor
+                seconds, mb, ids, (a_values, a_grads) = self.read_arrow(s, job["id"])
+                big.arrow_runs.append(seconds)
+                big.arrow_mb = mb
+                if i == 0:
+                    big.arrow_mismatches = int(
+                        (np.array(ids.to_pylist(), dtype=object) != np.array(names, dtype=object)).sum()
+                        + (~_same(a_values, expected.values[:, 0])).sum()
+                        + (~_same(a_grads, expected.grads[:, 0])).sum()
+                    )
+                del ids, a_values, a_grads
+            big.whole_arrow = big.upload + big.job + big.arrow_runs[0]
+            self.say("Arrow /results: " + " ".join(f"{t:.2f}" for t in big.arrow_runs) + f" s ({big.arrow_mb:.1f} MB)")
         big.read = sum(page_times)
         big.pages = len(page_times)
         big.first_page = page_times[0]
@@ -821,7 +939,165 @@ class Bench:
         items = None  # freed now: the timed lambdas that read it have run
         self.say(f"json.dumps of {plan.n_nodes:,} items: {big.json_dumps:.2f} s")
         big.blobs = self.blob_sizes(job["id"])
+        self.floor(job["id"], plan.n_nodes)
         self.storage(graph_id, expected.values, expected.grads, expected.values[plan.outputs])
+
+    def read_arrow(self, s: requests.Session, job_id: str) -> tuple[float, float, Any, tuple[np.ndarray, ...]]:
+        """GET /results as Arrow -> a table -> value and grad as NumPy: seconds, MB received, the id column, arrays."""
+        import pyarrow as pa
+
+        gc.collect()
+        t0 = time.perf_counter()
+        r = s.get(f"{self.base}/v1/jobs/{job_id}/results", headers={"Accept": ARROW}, stream=True, timeout=300)
+        if r.status_code != 200:
+            raise StackError(f"GET results: {r.status_code} {r.text[:500]}")
+        r.raw.decode_content = True
+        table = pa.ipc.open_stream(r.raw).read_all()
+        arrays = tuple(_numbers(table.column(name)) for name in ("value", "grad"))
+        seconds = time.perf_counter() - t0
+        received = r.raw.tell() / 1e6
+        r.close()
+        return seconds, received, table.column("id"), arrays
+
+    def floor(self, job_id: str, n_nodes: int) -> None:
+        """In-process reads of the big job's stored results on the same database: the floor of /results."""
+        from service.api.result_formats import ArrowEncoder
+        from service.storage.database import session_factory
+        from service.storage.models import Graph, Job
+        from service.storage.result_blocks import result_blocks
+        from service.storage.result_chunks import read_results
+
+        big = self.big
+        sessions = session_factory(self.database_url)
+        with sessions() as session:
+            job = session.get(Job, job_id)
+            graph = session.get(Graph, job.graph_id)
+            for _ in range(3):
+                gc.collect()
+                t0 = time.perf_counter()
+                results = read_results(session, job, 0, n_nodes)
+                big.floor_runs.append(time.perf_counter() - t0)
+                if results.values.shape[0] != n_nodes:
+                    raise StackError(f"read_results gave {results.values.shape[0]} nodes, not {n_nodes}")
+                del results
+                session.rollback()  # a fresh transaction each time, as a request has
+
+            def blocks() -> int:
+                session.rollback()
+                return sum(len(b.ids) for b in result_blocks(session, graph, job))
+
+            def encoded() -> int:
+                session.rollback()
+                encoder = ArrowEncoder(("value", "grad"), job.batched, job.batch_size)
+                size = 0
+                for b in result_blocks(session, graph, job):
+                    part = encoder.block(b)  # bytes, or an iterator of bytes (as the route streams it)
+                    size += len(part) if isinstance(part, bytes | bytearray) else sum(map(len, part))
+                return size + len(encoder.end())
+
+            big.blocks_inproc = best_of(2, blocks)
+            big.encode_inproc = best_of(2, encoded)
+        big.floor = min(big.floor_runs)
+        self.say(
+            f"floor (in-process read_results): {big.floor:.3f} s; result_blocks {big.blocks_inproc:.3f} s; "
+            f"+ ArrowEncoder {big.encode_inproc:.3f} s"
+        )
+
+    # ----------------------------------------------------------------- a batch job
+
+    def batch_job(self) -> None:
+        bj = self.batch
+        B = self.batch_size
+        definition, _ = make_big_graph(self.batch_gates)
+        rng = np.random.default_rng([SEED, self.batch_gates, B])
+        inputs = {name: rng.uniform(0.9, 1.1, B).tolist() for name in definition["inputs"]}
+        bj.batch, bj.inputs = B, len(inputs)
+        bj.nodes = len(definition["inputs"]) + len(definition["gates"])
+        names = definition["inputs"] + [g["id"] for g in definition["gates"]]
+        self.say(f"batch job: {bj.nodes:,} nodes x B = {B:,}")
+        s = self.session()
+        json_headers = {"Content-Type": "application/json"}
+        t0 = time.perf_counter()
+        r = s.post(f"{self.base}/v1/graphs", data=orjson.dumps(definition), headers=json_headers, timeout=300)
+        bj.upload = time.perf_counter() - t0
+        if r.status_code != 201:
+            raise StackError(f"POST /v1/graphs (batch): {r.status_code} {r.text[:1000]}")
+        graph_id = r.json()["id"]
+        body = orjson.dumps({"inputs": inputs})
+        bj.body_mb = len(body) / 1e6
+        t0 = time.perf_counter()
+        r = s.post(
+            f"{self.base}/v1/graphs/{graph_id}/jobs",
+            data=body,
+            headers={**json_headers, "Prefer": "wait=30"},
+            timeout=300,
+        )
+        bj.job_status = r.status_code
+        if r.status_code not in (200, 202):
+            raise StackError(f"POST jobs (batch): {r.status_code} {r.text[:1000]}")
+        job = r.json()
+        while job["status"] not in TERMINAL:
+            r = s.get(f"{self.base}/v1/jobs/{job['id']}", params={"wait": 30}, timeout=90)
+            if r.status_code != 200:
+                raise StackError(f"GET job (batch): {r.status_code} {r.text[:500]}")
+            job = orjson.loads(r.content)
+            self.stack.check()
+        bj.job = time.perf_counter() - t0
+        if job["status"] != "succeeded":
+            raise StackError(f"the batch job {job['status']}: {job.get('error')}")
+        bj.worker_stages = self.worker_stages(job["id"])
+        self.say(f"batch job: {bj.job:.2f} s (POST answered {bj.job_status})")
+
+        page_times: list[float] = []
+        json_values = json_grads = None
+        for i in range(2):  # alternate, so a noisy moment does not favour one side
+            seconds, bj.arrow_mb, ids, (a_values, a_grads) = self.read_arrow(s, job["id"])
+            bj.arrow_runs.append(seconds)
+            if i == 0:
+                a_ids = ids.to_pylist()
+                if a_ids != names or a_values.shape != (bj.nodes, B):
+                    raise StackError(f"the batch's Arrow answer: {len(a_ids)} ids, values {a_values.shape}")
+            del ids
+            self.say(f"batch Arrow read: {seconds:.2f} s ({bj.arrow_mb:.1f} MB)")
+            values, grads = np.empty((bj.nodes, B)), np.empty((bj.nodes, B))
+            read_ids: list[str] = []
+            page_times, total_mb, cursor = [], 0.0, None
+            gc.collect()
+            while True:
+                params: dict[str, Any] = {"limit": 10_000}
+                if cursor:
+                    params["cursor"] = cursor
+                t0 = time.perf_counter()
+                r = s.get(f"{self.base}/v1/jobs/{job['id']}/nodes", params=params, timeout=300)
+                page = orjson.loads(r.content) if r.status_code == 200 else None
+                page_times.append(time.perf_counter() - t0)
+                if page is None:
+                    raise StackError(f"GET nodes (batch): {r.status_code} {r.text[:500]}")
+                total_mb += len(r.content) / 1e6
+                del r
+                items = page["items"]  # untimed from here
+                k = len(read_ids)
+                if k + len(items) > bj.nodes:
+                    raise StackError("more nodes than the batch graph has")
+                values[k : k + len(items)] = [it["value"] for it in items]
+                grads[k : k + len(items)] = [it["grad"] for it in items]
+                read_ids.extend(it["id"] for it in items)
+                cursor = page["next_cursor"]
+                del page, items
+                if not cursor:
+                    break
+            bj.json_runs.append(sum(page_times))
+            bj.json_pages, bj.json_mb = len(page_times), total_mb
+            self.say(f"batch paged read: {bj.json_runs[-1]:.2f} s ({len(page_times)} pages, {total_mb:.1f} MB)")
+            if i == 0:
+                if read_ids != names:
+                    raise StackError(f"paged /nodes of the batch: {len(read_ids)} ids, not the graph's {len(names)}")
+                json_values, json_grads = values, grads
+                bj.mismatches = int((~_same(a_values, json_values)).sum() + (~_same(a_grads, json_grads)).sum())
+                bj.checked = 2 * a_values.size
+            del values, grads, read_ids, a_values, a_grads
+        bj.page_p50 = float(np.median(page_times))
+        del json_values, json_grads
 
     def worker_stages(self, job_id: str) -> dict[str, float]:
         """The worker's own stage timings of a job, from its JSON log line "job succeeded" (empty if absent)."""
@@ -934,7 +1210,26 @@ class Bench:
                     ratio >= TARGET_SMALL_THROUGHPUT,
                 )
             )
-        big = self.big
+        if self.wait_rounds and self.empty_rounds:
+            ratio = self.best(self.wait_rounds).rate / self.best(self.empty_rounds).rate
+            out.append(
+                Target(
+                    "small jobs with Prefer: wait, jobs/s / empty tasks/s",
+                    f">= {TARGET_WAIT_THROUGHPUT}",
+                    ratio,
+                    ratio >= TARGET_WAIT_THROUGHPUT,
+                )
+            )
+        big, bj = self.big, self.batch
+        speedup = bj.json / bj.arrow
+        out.append(
+            Target(
+                f"batch {_pow10(bj.nodes)} x {bj.batch:,}: paged /nodes s / Arrow /results s",
+                f">= {TARGET_BATCH_ARROW_SPEEDUP:g}",
+                None if math.isnan(speedup) else speedup,
+                None if math.isnan(speedup) else speedup >= TARGET_BATCH_ARROW_SPEEDUP,
+            )
+        )
         label = f"{'COPY' if self.database == 'postgresql' else 'executemany'}"
         for what, bound, value in (
             (
@@ -945,7 +1240,17 @@ class Bench:
             (
                 "whole job / (store baseline + json.loads + json.dumps)",
                 TARGET_WHOLE_VS_BASELINES,
-                big.whole / (big.copy + big.json_loads + big.json_dumps),
+                big.whole / big.baselines,
+            ),
+            (
+                f"{_pow10(self.gates)} gates: Arrow /results / in-process read_results",
+                TARGET_ARROW_VS_FLOOR,
+                big.arrow / big.floor,
+            ),
+            (
+                "whole job, Arrow read (upload + job + /results) / baselines",
+                TARGET_WHOLE_ARROW_VS_BASELINES,
+                big.whole_arrow / big.baselines,
             ),
         ):
             ok = None if math.isnan(value) else value <= bound
@@ -967,8 +1272,9 @@ class Bench:
             parts.append("Small jobs (worked example) vs an empty Celery task; every round:")
             pg = ["postgres"] if self.database == "postgresql" else []
             lines = []
-            for r in (r for pair in zip(self.empty_rounds, self.service_rounds, strict=False) for r in pair):
-                service = r.what.startswith("service")
+            rounds = zip(self.empty_rounds, self.service_rounds, self.wait_rounds, strict=False)
+            for r in (r for kinds in rounds for r in kinds):
+                service = not r.what.startswith("empty")
                 lines.append(
                     [
                         r.what,
@@ -1014,10 +1320,35 @@ class Bench:
                 f"throughput ratio {sv.rate / e.rate:.3f} (target >= {TARGET_SMALL_THROUGHPUT}); "
                 f"latency ratio p50 {sv.pct(50) / e.pct(50):.1f}x, p99 {sv.pct(99) / e.pct(99):.1f}x"
             )
+            if self.wait_rounds:
+                w = self.best(self.wait_rounds)
+                parts.append(
+                    f"best round with Prefer: wait: {w.rate:.1f} jobs/s vs empty task {e.rate:.1f} tasks/s -> "
+                    f"throughput ratio {w.rate / e.rate:.3f} (target >= {TARGET_WAIT_THROUGHPUT}); latency ratio "
+                    f"p50 {w.pct(50) / e.pct(50):.1f}x, p99 {w.pct(99) / e.pct(99):.1f}x; "
+                    f"{self.wait_fallbacks} of {self.wait_submissions} submissions answered 202 and were polled"
+                )
             parts.append(
-                "(service: POST /v1/graphs/{id}/jobs -> GET ?wait=5 until succeeded; empty task: send_task -> "
-                "BLPOP on the key its RPUSH fills; no result backend)"
+                "(service: POST /v1/graphs/{id}/jobs -> GET ?wait=5 until succeeded; wait: the same POST with "
+                "Prefer: wait=10, 200 with the ended job; empty task: send_task -> BLPOP on the key its RPUSH "
+                "fills; no result backend)"
             )
+            if self.unloaded:
+                parts.append(
+                    _table(
+                        ["unloaded: 1 client, sequential", "jobs", "p50 ms", "p90 ms", "min ms"],
+                        [
+                            [r.what, str(r.n), _num(r.pct(50) * 1e3), _num(r.pct(90) * 1e3), _num(r.pct(0) * 1e3)]
+                            for r in self.unloaded
+                        ],
+                    )
+                )
+                u = {r.what.split(",")[0]: r for r in self.unloaded}
+                parts.append(
+                    f"unloaded p50: one job with Prefer: wait {u['wait'].pct(50) * 1e3:.1f} ms (two round trips "
+                    f"{u['service'].pct(50) * 1e3:.1f} ms) beside an empty task's round trip "
+                    f"{u['empty'].pct(50) * 1e3:.1f} ms"
+                )
             parts.append("")
         if not math.isnan(big.whole):
             parts.append(
@@ -1033,6 +1364,13 @@ class Bench:
                         ["job (POST jobs -> GET ?wait=30 answers succeeded)", _num(big.job)],
                         [f"read every node back ({big.pages} pages of <= 10,000, orjson parse)", _num(big.read)],
                         ["whole job: upload -> last node read (wall)", _num(big.whole)],
+                        [
+                            f"read every node through /results, Arrow ({big.arrow_mb:.1f} MB; runs "
+                            + " ".join(_num(t) for t in big.arrow_runs)
+                            + ")",
+                            _num(big.arrow_runs[0] if big.arrow_runs else math.nan),
+                        ],
+                        ["whole job, Arrow read: upload + job + the first /results read", _num(big.whole_arrow)],
                     ],
                 )
             )
@@ -1060,7 +1398,14 @@ class Bench:
             parts.append(
                 f"pages: first {_num(big.first_page * 1e3)} ms, median {_num(big.page_p50 * 1e3)} ms, "
                 f"slowest {_num(big.page_max * 1e3)} ms; nodes read {big.nodes_read:,}, "
-                f"mismatches vs an in-process evaluation: {big.mismatches}"
+                f"mismatches vs an in-process evaluation: {big.mismatches}; {big.paged_mb:.1f} MB of JSON"
+            )
+            parts.append(
+                f"/results (Arrow): best {_num(big.arrow)} s, {big.arrow_mb:.1f} MB; mismatches vs the in-process "
+                f"evaluation: {big.arrow_mismatches}; in-process on the same database: read_results of every node "
+                f"(the floor) {_num(big.floor)} s (runs {' '.join(_num(t) for t in big.floor_runs)}), "
+                f"result_blocks with the ids {_num(big.blocks_inproc)} s, "
+                f"those blocks through ArrowEncoder {_num(big.encode_inproc)} s"
             )
             parts.append(
                 "peak RSS during the big graph (whole process group / largest process): "
@@ -1106,8 +1451,50 @@ class Bench:
             parts.append(
                 f"ratios: results write / store baseline {big.store / big.copy:.2f}x "
                 f"(target <= {TARGET_STORE_VS_COPY}); "
-                f"whole job / sum of baselines {big.whole / (big.copy + big.json_loads + big.json_dumps):.2f}x "
-                f"(target <= {TARGET_WHOLE_VS_BASELINES})"
+                f"whole job / sum of baselines {big.whole / big.baselines:.2f}x "
+                f"(target <= {TARGET_WHOLE_VS_BASELINES}); "
+                f"with the Arrow read {big.whole_arrow / big.baselines:.2f}x "
+                f"(target <= {TARGET_WHOLE_ARROW_VS_BASELINES}); "
+                f"Arrow / floor {big.arrow / big.floor:.2f}x (target <= {TARGET_ARROW_VS_FLOOR}); "
+                f"paged /nodes / Arrow {big.read / big.arrow:.1f}x"
+            )
+            parts.append("")
+        bj = self.batch
+        if bj.arrow_runs and bj.json_runs:
+            parts.append(
+                f"A batch job: {bj.nodes:,} nodes ({bj.inputs:,} inputs) x B = {bj.batch:,} "
+                f"({bj.nodes * bj.batch:,} cells); job request {bj.body_mb:.1f} MB; upload {_num(bj.upload)} s; "
+                f"job (POST with Prefer: wait=30, answered {bj.job_status}) {_num(bj.job)} s"
+                + (
+                    "; worker: " + ", ".join(f"{k} {_num(v)} s" for k, v in bj.worker_stages.items())
+                    if bj.worker_stages
+                    else ""
+                )
+            )
+            parts.append(
+                _table(
+                    ["read every node back (best of the runs)", "seconds", "MB", "runs"],
+                    [
+                        [
+                            f"paged /nodes?limit=10000 ({bj.json_pages} pages, median "
+                            f"{_num(bj.page_p50 * 1e3)} ms; request + orjson parse)",
+                            _num(bj.json),
+                            f"{bj.json_mb:,.1f}",
+                            " ".join(_num(t) for t in bj.json_runs),
+                        ],
+                        [
+                            "/results, Arrow (request -> read_all -> NumPy (n, B))",
+                            _num(bj.arrow),
+                            f"{bj.arrow_mb:,.1f}",
+                            " ".join(_num(t) for t in bj.arrow_runs),
+                        ],
+                    ],
+                    right={1, 2},
+                )
+            )
+            parts.append(
+                f"paged JSON / Arrow {bj.json / bj.arrow:.1f}x (target >= {TARGET_BATCH_ARROW_SPEEDUP:g}); "
+                f"Arrow vs paged JSON numbers: {bj.mismatches} of {bj.checked:,} differ"
             )
             parts.append("")
         targets = self.targets()
@@ -1131,6 +1518,16 @@ def _ts(text: str) -> float:
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) | (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-12, atol=0)
+
+
+def _numbers(column: Any) -> np.ndarray:
+    """A float64 column, or a fixed_size_list<float64>[B] one, as an (n,) or (n, B) array (as service.client does)."""
+    import pyarrow as pa
+
+    array = column.combine_chunks()
+    if pa.types.is_fixed_size_list(array.type):
+        return array.flatten().to_numpy().reshape(len(array), array.type.list_size)
+    return array.to_numpy()
 
 
 def best_of(runs: int, fn: Callable[[], Any]) -> float:
@@ -1309,6 +1706,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.setup()
         bench.small_jobs()
         bench.big_graph()
+        bench.batch_job()
         print(bench.render(), flush=True)
         return 0
     except StackError as exc:
