@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from contextlib import nullcontext
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -154,13 +155,13 @@ def _accept(
     """
     bound = bound or _bind(plan, data)
     values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
-    if not wait:
-        return _submission_answer(_insert_and_send(graph_id, values, key, digest), 0)
-    with extension("job_events").watch(values["id"]) as waiter:
+    with extension("job_events").watch(values["id"]) if wait else nullcontext() as waiter:
         job = _insert_and_send(graph_id, values, key, digest)
-        if isinstance(job, Response):
+        if isinstance(job, Response):  # a concurrent submission with the same key won: its answer
             return job
-        return _submission_answer(_wait_for_end(job.id, time.monotonic() + wait, waiter), wait)
+        if wait:
+            job = _wait_for_end(job.id, time.monotonic() + wait, waiter)
+        return _submission_answer(job, wait)
 
 
 def _insert_and_send(graph_id: str, values: dict[str, Any], key: str | None, digest: str | None) -> Job | Response:
