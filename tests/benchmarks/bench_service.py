@@ -1,7 +1,7 @@
 """Benchmark of the whole service: the real API (gunicorn), a real Celery worker, Redis and the database.
 
-    python -m tests.benchmarks.bench_service                       # PostgreSQL, 10^6-gate graph (~4 min, ~1 GiB here)
-    python -m tests.benchmarks.bench_service --quick               # 10^4-gate graph, fewer small jobs (~30-45 s)
+    python -m tests.benchmarks.bench_service                       # PostgreSQL, 10^6-gate graph (~2 min, ~1.1 GiB here)
+    python -m tests.benchmarks.bench_service --quick               # 10^4-gate graph, fewer small jobs (~20 s)
     python -m tests.benchmarks.bench_service --database sqlite     # the embedded default's database
 
 One command starts everything it measures and stops it on every way out (an exception, Ctrl-C,
@@ -39,8 +39,8 @@ What is measured, each beside a baseline measured in the same run:
   Arrow column; checked like the pages), three times (the first is the one the whole job counts,
   the best is compared with the floor). The floor: ``service.storage.result_chunks.read_results``
   of every node of the same job, in-process on the same database (best of 3); for reference, the
-  in-process ``result_blocks`` iteration (ids too) and the same blocks through the service's
-  ``ArrowEncoder``. Baselines: a binary COPY of 10^6 (job, node,
+  in-process ``result_blocks`` iteration (ids too), the same blocks through the service's
+  ``ArrowEncoder``, and the GET reading the bytes only (no Arrow parsing). Baselines: a binary COPY of 10^6 (job, node,
   value, grad) rows into a temporary table (SQLite: ``executemany`` into a table of a scratch
   file with the service's pragmas), ``json.loads`` of the definition text and ``json.dumps`` of
   10^6 node items (stdlib json). The results write is timed in-process by calling
@@ -55,7 +55,9 @@ What is measured, each beside a baseline measured in the same run:
   ``Prefer: wait=30``, read back in alternation through paged ``/nodes?limit=10000`` (the service
   caps a page at MAX_PAGE_NUMBERS, 500 nodes at B = 1,000; request + orjson parse timed, the copy
   into arrays not) and through ``/results`` as Arrow (request -> NumPy (n, B) arrays), twice each,
-  best of each compared; the Arrow numbers are checked, untimed, to equal the JSON ones.
+  best of each compared; the Arrow numbers are checked, untimed, to equal the JSON ones. The same
+  reference reads as for the big job (in-process read_results, result_blocks, ArrowEncoder; bytes
+  only over HTTP) are printed beside, with the job's timestamps.
 
 The command exits 0 whether the targets are met or not (a benchmark, not a test); a missed target
 prints MISS in the final block. It exits 1 only when the stack fails (logs are then printed).
@@ -429,6 +431,7 @@ class BigGraph:
     blocks_inproc: float = math.nan  # in-process result_blocks iteration (ids, codes, chunks)
     encode_inproc: float = math.nan  # the same blocks through ArrowEncoder
     whole_arrow: float = math.nan  # upload + job + the first Arrow read
+    download: float = math.nan  # GET /results as Arrow, the bytes only (no parsing), best of 2
 
     @property
     def arrow(self) -> float:
@@ -457,6 +460,11 @@ class BatchJob:
     arrow_mb: float = 0.0
     mismatches: int = 0  # Arrow numbers and ids vs the paged JSON's
     checked: int = 0
+    server: dict[str, float] = field(default_factory=dict)  # from the job's timestamps
+    download: float = math.nan  # GET /results as Arrow, the bytes only
+    floor: float = math.nan  # in-process read_results of every node
+    blocks_inproc: float = math.nan
+    encode_inproc: float = math.nan
 
     @property
     def json(self) -> float:
@@ -906,6 +914,7 @@ class Bench:
                     )
                 del ids, a_values, a_grads
             big.whole_arrow = big.upload + big.job + big.arrow_runs[0]
+            big.download = self.download(s, job["id"])
             self.say("Arrow /results: " + " ".join(f"{t:.2f}" for t in big.arrow_runs) + f" s ({big.arrow_mb:.1f} MB)")
         big.read = sum(page_times)
         big.pages = len(page_times)
@@ -939,7 +948,8 @@ class Bench:
         items = None  # freed now: the timed lambdas that read it have run
         self.say(f"json.dumps of {plan.n_nodes:,} items: {big.json_dumps:.2f} s")
         big.blobs = self.blob_sizes(job["id"])
-        self.floor(job["id"], plan.n_nodes)
+        big.floor_runs, big.blocks_inproc, big.encode_inproc = self.floor(job["id"], plan.n_nodes)
+        big.floor = min(big.floor_runs)
         self.storage(graph_id, expected.values, expected.grads, expected.values[plan.outputs])
 
     def read_arrow(self, s: requests.Session, job_id: str) -> tuple[float, float, Any, tuple[np.ndarray, ...]]:
@@ -959,15 +969,34 @@ class Bench:
         r.close()
         return seconds, received, table.column("id"), arrays
 
-    def floor(self, job_id: str, n_nodes: int) -> None:
-        """In-process reads of the big job's stored results on the same database: the floor of /results."""
+    def download(self, s: requests.Session, job_id: str) -> float:
+        """GET /results as Arrow, reading the bytes only (no Arrow parsing): seconds, best of 2."""
+        best = math.inf
+        for _ in range(2):
+            t0 = time.perf_counter()
+            with s.get(
+                f"{self.base}/v1/jobs/{job_id}/results", headers={"Accept": ARROW}, stream=True, timeout=300
+            ) as r:
+                if r.status_code != 200:
+                    raise StackError(f"GET results: {r.status_code} {r.text[:500]}")
+                for _part in r.iter_content(1 << 20):
+                    pass
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    def floor(self, job_id: str, n_nodes: int) -> tuple[list[float], float, float]:
+        """In-process reads of a job's stored results on the same database: the floor of /results.
+
+        Returns the read_results runs (every node's chunks), and the best times of the result_blocks iteration
+        (ids too) and of those blocks through the service's ArrowEncoder.
+        """
         from service.api.result_formats import ArrowEncoder
         from service.storage.database import session_factory
         from service.storage.models import Graph, Job
         from service.storage.result_blocks import result_blocks
         from service.storage.result_chunks import read_results
 
-        big = self.big
+        runs: list[float] = []
         sessions = session_factory(self.database_url)
         with sessions() as session:
             job = session.get(Job, job_id)
@@ -976,7 +1005,7 @@ class Bench:
                 gc.collect()
                 t0 = time.perf_counter()
                 results = read_results(session, job, 0, n_nodes)
-                big.floor_runs.append(time.perf_counter() - t0)
+                runs.append(time.perf_counter() - t0)
                 if results.values.shape[0] != n_nodes:
                     raise StackError(f"read_results gave {results.values.shape[0]} nodes, not {n_nodes}")
                 del results
@@ -995,13 +1024,12 @@ class Bench:
                     size += len(part) if isinstance(part, bytes | bytearray) else sum(map(len, part))
                 return size + len(encoder.end())
 
-            big.blocks_inproc = best_of(2, blocks)
-            big.encode_inproc = best_of(2, encoded)
-        big.floor = min(big.floor_runs)
+            blocks_s, encode_s = best_of(2, blocks), best_of(2, encoded)
         self.say(
-            f"floor (in-process read_results): {big.floor:.3f} s; result_blocks {big.blocks_inproc:.3f} s; "
-            f"+ ArrowEncoder {big.encode_inproc:.3f} s"
+            f"floor (in-process read_results): {min(runs):.3f} s; result_blocks {blocks_s:.3f} s; "
+            f"+ ArrowEncoder {encode_s:.3f} s"
         )
+        return runs, blocks_s, encode_s
 
     # ----------------------------------------------------------------- a batch job
 
@@ -1043,8 +1071,15 @@ class Bench:
             job = orjson.loads(r.content)
             self.stack.check()
         bj.job = time.perf_counter() - t0
+        wall_now = time.time()
         if job["status"] != "succeeded":
             raise StackError(f"the batch job {job['status']}: {job.get('error')}")
+        created, started, finished = (_ts(job[k]) for k in ("created_at", "started_at", "finished_at"))
+        bj.server = {
+            "queued": started - created,
+            "started_at -> finished_at": finished - started,
+            "finished_at -> answered": wall_now - finished,
+        }
         bj.worker_stages = self.worker_stages(job["id"])
         self.say(f"batch job: {bj.job:.2f} s (POST answered {bj.job_status})")
 
@@ -1098,6 +1133,9 @@ class Bench:
             del values, grads, read_ids, a_values, a_grads
         bj.page_p50 = float(np.median(page_times))
         del json_values, json_grads
+        bj.download = self.download(s, job["id"])
+        runs, bj.blocks_inproc, bj.encode_inproc = self.floor(job["id"], bj.nodes)
+        bj.floor = min(runs)
 
     def worker_stages(self, job_id: str) -> dict[str, float]:
         """The worker's own stage timings of a job, from its JSON log line "job succeeded" (empty if absent)."""
@@ -1405,7 +1443,8 @@ class Bench:
                 f"evaluation: {big.arrow_mismatches}; in-process on the same database: read_results of every node "
                 f"(the floor) {_num(big.floor)} s (runs {' '.join(_num(t) for t in big.floor_runs)}), "
                 f"result_blocks with the ids {_num(big.blocks_inproc)} s, "
-                f"those blocks through ArrowEncoder {_num(big.encode_inproc)} s"
+                f"those blocks through ArrowEncoder {_num(big.encode_inproc)} s; "
+                f"GET /results reading the bytes only (no parsing) {_num(big.download)} s"
             )
             parts.append(
                 "peak RSS during the big graph (whole process group / largest process): "
@@ -1495,6 +1534,13 @@ class Bench:
             parts.append(
                 f"paged JSON / Arrow {bj.json / bj.arrow:.1f}x (target >= {TARGET_BATCH_ARROW_SPEEDUP:g}); "
                 f"Arrow vs paged JSON numbers: {bj.mismatches} of {bj.checked:,} differ"
+            )
+            parts.append(
+                "where the Arrow read goes: GET /results reading the bytes only (no parsing) "
+                f"{_num(bj.download)} s; in-process on the same database: read_results of every node "
+                f"{_num(bj.floor)} s, result_blocks with the ids {_num(bj.blocks_inproc)} s, those blocks through "
+                f"ArrowEncoder {_num(bj.encode_inproc)} s; from the job's timestamps: "
+                + "; ".join(f"{k} {_num(v)} s" for k, v in bj.server.items())
             )
             parts.append("")
         targets = self.targets()
