@@ -159,8 +159,8 @@ def _accept(
         job = _insert_and_send(graph_id, values, key, digest)
         if isinstance(job, Response):  # a concurrent submission with the same key won: its answer
             return job
-        if wait:
-            job = _wait_for_end(job.id, time.monotonic() + wait, waiter)
+        if wait:  # just sent: sleep before the first read (the event wakes us if it is already done)
+            job = _wait_for_end(job.id, time.monotonic() + wait, waiter, known=job)
         return _submission_answer(job, wait)
 
 
@@ -261,9 +261,12 @@ def get_job(query: dict[str, Any], job_id: Any) -> Response:
     return json_response(_body(job), 200, headers)
 
 
-def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter) -> Row:
-    """The job once it has ended, or as it is at the deadline; its row is read again on each wake."""
-    job = tenant_job_row(job_id)
+def _wait_for_end(job_id: Any, deadline: float, waiter: Waiter, known: Any = None) -> Row:
+    """The job once it has ended, or as it is at the deadline; its row is read again on each wake.
+
+    ``known``: the job as the caller already has it (then not read before the first sleep).
+    """
+    job = known if known is not None else tenant_job_row(job_id)
     while job.status not in TERMINAL_STATES and (left := deadline - time.monotonic()) > 0:
         db().rollback()  # end the snapshot so the next read sees the worker's commits
         waiter.sleep(left)
