@@ -80,14 +80,14 @@ def address_refusal(address: str) -> str | None:
     ip = _literal(address)
     if ip is None:
         return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        for inner in _embedded_ipv4(ip):
+    if isinstance(ip, ipaddress.IPv6Address) and (embedded := _embedded_ipv4(ip)):
+        for inner in embedded:
             reason = _refusal(inner)
             if reason:
                 return f"{reason} (it embeds {inner})"
-        if ip.ipv4_mapped or ip in NAT64_PREFIX:
-            # Such an address reaches the IPv4 address it carries, which passed.
-            return None
+        # Such an address reaches the IPv4 address it carries, which passed. (Python's own view of
+        # these prefixes changed between 3.11 patch releases: 2002::/16 was "private" up to 3.11.9.)
+        return None
     return _refusal(ip)
 
 

@@ -49,7 +49,7 @@ def test_the_tour_runs_as_written(served):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert '"outputs":{"f":-12.0}' in out  # step 2
     assert '"status": "succeeded"' in out  # step 3, the CLI
-    assert "id,kind,op,item,value,grad" in out and "q,gate,add,,3.0,-4.0" in out  # step 4
+    assert "id,kind,op,value,grad" in out and "q,gate,add,3.0,-4.0" in out  # step 4
     assert '"id":"x","kind":"input","value":-2.0,"grad":-4.0' in out
 
 
