@@ -19,6 +19,8 @@ from service.webhooks import Attempt, SecretBox, deliver, signed_headers
 from service.webhooks.events import event_body
 from service.webhooks.schedule import next_attempt_at
 
+from . import job_metrics
+
 log = logging.getLogger("gategraph.webhooks")
 LEASE_MARGIN = 30.0  # seconds a lease outlasts the longest post (connect + read timeouts)
 
@@ -50,6 +52,7 @@ def post_delivery(settings: Settings, delivery_id: str) -> str:
     outcome, retry_at = _what_follows(settings, work, attempt)
     with sessions() as session:
         webhook_rows.record_attempt(session, work, attempt.status, attempt.error, attempt.seconds, outcome, retry_at)
+    job_metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
     log.info(
         "webhook delivery %s",
         outcome,

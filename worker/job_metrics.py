@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics: job stage durations, results written, jobs ended.
+"""The worker's Prometheus metrics: job stage durations, results written, jobs ended, webhook attempts.
 
 They reach /metrics through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR,
 shared with the API on one machine, as `gategraph serve` does), or through the worker's own
@@ -18,3 +18,8 @@ STAGE_SECONDS = Histogram(
 RESULT_ROWS = Counter("gategraph_result_rows_written_total", "Rows of node results written (chunks of nodes).")
 RESULT_NODES = Counter("gategraph_result_nodes_written_total", "Nodes whose value and gradient were stored.")
 JOBS_ENDED = Counter("gategraph_jobs_ended_total", "Jobs this worker brought to an end, by outcome.", ["status"])
+WEBHOOK_ATTEMPTS = Counter(
+    "gategraph_webhook_attempts_total",
+    "Webhook delivery attempts, by what followed (delivered, pending: to be retried, failed: given up, canceled: 410).",
+    ["outcome"],
+)

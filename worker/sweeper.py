@@ -18,6 +18,7 @@ import threading
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy.orm import Session
 
 from service.runtime.job_ends import announce_end
 from service.runtime.job_queue import queue_length, send_deliveries, send_job
@@ -65,7 +66,7 @@ def sweep(celery: Celery) -> int:
     return sent
 
 
-def dispatch_deliveries(celery: Celery, session) -> int:
+def dispatch_deliveries(celery: Celery, session: Session) -> int:
     """Send the deliveries that are due with no message on its way (or one sent STALE_QUEUED_AFTER ago)."""
     settings = celery.gategraph_settings
     sent_before = job_rows.seconds_ago(settings.stale_queued_after)
