@@ -20,7 +20,7 @@ from service.runtime.job_states import ACTIVE_STATES, SUCCEEDED
 from service.storage.graph_rows import find_node, graph_by_id, kinds_and_ops, node_rows, node_rows_at
 from service.storage.job_reads import stored_inputs
 from service.storage.models import Graph, Job
-from service.storage.result_blocks import result_blocks
+from service.storage.result_blocks import ResultsGone, result_blocks
 from service.storage.result_chunks import NodeResults, read_results
 
 from .answers import json_response, node_items
@@ -130,7 +130,10 @@ def results(job_id: Any) -> Response:
     job, graph = _finished_job(job_id)
     media_type = _accepted_type()
     blocks = result_blocks(db(), graph, job)
-    first = next(blocks)  # read before answering: it says whether the job had a direction, and 404s go first
+    try:  # read before answering: it says whether the job had a direction, and a 404 can still be sent
+        first = next(blocks)
+    except ResultsGone:
+        raise not_found("job") from None
     encode = encoder(media_type, job.batched, job.batch_size, first.results.tangents is not None)
     stream = itertools.chain((first,), blocks)
     del first  # the answer holds one block at a time

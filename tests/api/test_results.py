@@ -191,6 +191,20 @@ def test_results_follow_the_rules_of_nodes(client, other, example):
     assert_problem(client.get("/v1/jobs/00000000-0000-4000-8000-000000000000/results"), 404)
 
 
+def test_results_deleted_before_the_first_block_is_a_404(client, done_job, example, settings):
+    """The job's chunks gone between the job's read and the first block (a delete racing the request)."""
+    from sqlalchemy import delete
+
+    from service.storage.database import session_factory
+    from service.storage.models import JobChunk
+
+    job = done_job(example["graph"], example["inputs"])
+    with session_factory(settings.database_url)() as session:
+        session.execute(delete(JobChunk).where(JobChunk.job_id == job))
+        session.commit()
+    assert_problem(client.get(f"/v1/jobs/{job}/results"), 404, "no job")
+
+
 def test_node_pages_are_bounded_by_numbers(make_app, settings, keys, done_job, client):
     from tests.conftest import Client
 
