@@ -6,7 +6,6 @@ the strings SPEC.md names (``json_float``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from flask import Response
 
 from service.graph import json_float, json_floats
 from service.runtime.job_states import ACTIVE_STATES
+from service.runtime.times import iso
 from service.storage.job_reads import Outcome
 from service.storage.models import Graph
 from service.storage.result_chunks import NodeResults
@@ -25,15 +25,6 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     if headers:
         response.headers.update(headers)
     return response
-
-
-def iso(moment: datetime | None) -> str | None:
-    """UTC, ISO 8601 with a Z (SQLite hands back naive datetimes, which are UTC here)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def graph_body(graph: Graph, definition: dict | None = None) -> dict[str, Any]:

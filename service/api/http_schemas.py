@@ -14,7 +14,7 @@ from service.graph import GraphDefinitionSchema, JobRequestSchema, Limits
 from service.graph.ops import NAMES
 from service.graph.plan import KINDS
 from service.graph.request_schemas import NODE_ID
-from service.runtime.job_states import JOB_STATES
+from service.runtime.job_states import END_EVENTS, JOB_STATES
 
 NON_FINITE = {
     "type": "string",
@@ -212,7 +212,7 @@ class ReadinessSchema(Schema):
     )
 
 
-WEBHOOK_EVENTS = ("job.succeeded", "job.failed", "job.canceled")
+WEBHOOK_EVENTS = END_EVENTS
 
 
 class WebhookRequestSchema(Schema):

@@ -12,11 +12,13 @@ from typing import Any
 from flask import Response
 
 from service.graph import Problem
+from service.runtime.job_states import END_EVENTS
+from service.runtime.times import iso
 from service.storage import webhook_rows
 from service.storage.models import Webhook, WebhookDelivery
 from service.webhooks import RefusedTarget, SecretBox, new_secret, resolve_target
 
-from .answers import iso, json_response
+from .answers import json_response
 from .body_parser import ApiBlueprint
 from .http_schemas import (
     DeliveryPageSchema,
@@ -53,7 +55,7 @@ def create_webhook(data: dict[str, Any]) -> Response:
     except RefusedTarget as exc:
         raise invalid([Problem("url", str(exc))]) from None
     secret = new_secret()
-    events = [e for e in webhook_rows.EVENTS if e in data["events"]]  # one order, no repeats
+    events = [e for e in END_EVENTS if e in data["events"]]  # one order, no repeats
     webhook = webhook_rows.new_webhook(db(), caller().tenant_id, data["url"], events, box.seal(secret))
     body = {**_webhook_body(webhook), "secret": secret}
     return json_response(body, 201, {"Location": f"/v1/webhooks/{webhook.id}"})

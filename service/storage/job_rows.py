@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.graph import Evaluation, JobInputs
 from service.graph.gradcheck import GradientCheck
-from service.runtime.job_states import ACTIVE_STATES, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from service.runtime.job_states import ACTIVE_STATES, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED, end_event
 
 from .job_blobs import check_to_text, inputs_to_bytes, outputs_to_bytes
 from .models import Job, utcnow
@@ -80,10 +80,6 @@ class Ended:
     """This call ended the job. ``deliveries``: the callbacks its end queued, to send once committed."""
 
     deliveries: list[str]
-
-
-def _event(status: str) -> str:
-    return f"job.{status}"
 
 
 def new_job(
@@ -201,7 +197,7 @@ def succeed(
     if executor.execute(_SUCCEED, params).rowcount != 1:
         executor.rollback()
         return None
-    ended = Ended(queue_deliveries(executor, job_id, _event(SUCCEEDED)))
+    ended = Ended(queue_deliveries(executor, job_id, end_event(SUCCEEDED)))
     executor.commit()
     return ended
 
@@ -220,7 +216,7 @@ def fail(session: Session, job_id: str, code: str, message: str, attempt: int | 
 
 def _ended(session: Session, rowcount: int, job_id: str, status: str) -> Ended | None:
     """Queue the callbacks of a job that this transaction ended (``rowcount`` 1), and commit."""
-    ended = Ended(queue_deliveries(session, job_id, _event(status))) if rowcount == 1 else None
+    ended = Ended(queue_deliveries(session, job_id, end_event(status))) if rowcount == 1 else None
     session.commit()
     return ended
 
@@ -279,7 +275,7 @@ def requeue_abandoned(
             continue
         if attempts >= max_attempts:
             failed.append(job_id)
-            deliveries += queue_deliveries(session, job_id, _event(FAILED))
+            deliveries += queue_deliveries(session, job_id, end_event(FAILED))
         else:
             requeued.append(job_id)
     session.commit()

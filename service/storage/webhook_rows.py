@@ -21,7 +21,6 @@ from .keyset import After, newest_first
 from .models import Job, Webhook, WebhookAttempt, WebhookDelivery, utcnow
 
 PENDING, DELIVERED, FAILED, CANCELED = "pending", "delivered", "failed", "canceled"
-EVENTS = ("job.succeeded", "job.failed", "job.canceled")
 
 WEBHOOKS, DELIVERIES, JOBS = Webhook.__table__, WebhookDelivery.__table__, Job.__table__
 

@@ -7,14 +7,13 @@ No results and no inputs travel in it: the receiver reads them with its own key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
+from service.runtime.times import iso
+
 
 def event_body(event: str, occurred_at: datetime, job_id: str, graph_id: str) -> str:
-    if occurred_at.tzinfo is None:  # SQLite hands back naive datetimes, which are UTC here
-        occurred_at = occurred_at.replace(tzinfo=UTC)
-    timestamp = occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     data = {"job_id": job_id, "graph_id": graph_id, "status": event.removeprefix("job.")}
-    return orjson.dumps({"type": event, "timestamp": timestamp, "data": data}).decode()
+    return orjson.dumps({"type": event, "timestamp": iso(occurred_at), "data": data}).decode()
