@@ -25,6 +25,9 @@ from service.storage.models import Base
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET_KEYS = Fernet.generate_key().decode()  # WEBHOOK_SECRET_KEYS of every test stack
+# Counted in Redis like any other (the limiter runs in every test), but no test of something else
+# sends requests fast enough to meet it; tests/api/test_rate_limits.py sets its own.
+TEST_RATE_LIMIT = "100000/second"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
@@ -78,6 +81,7 @@ def settings(database_url, queue_name, tmp_path) -> Settings:
         broker_url=REDIS_URL,
         queue=queue_name,
         webhook_secret_keys=SECRET_KEYS,
+        rate_limit=TEST_RATE_LIMIT,
     )
 
 

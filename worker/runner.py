@@ -1,8 +1,10 @@
 """Running one job, from claim to a terminal state; the Celery task is a thin wrapper around ``run``.
 
-The message only says "go look at job N"; the row decides. A message delivered twice finds
-the job claimed and does nothing; a job whose worker died is taken over once its heartbeat
-is stale (here on redelivery, or by the sweeper).
+The message only says "a job was queued (N)"; the rows decide which job runs: N if its tenant's
+turn has come, else the oldest job of the tenant whose turn it is (``job_rows.claim_next``). A
+message delivered twice finds nothing left to run, or runs another queued job whose own message
+then finds nothing; a job whose worker died is taken over once its heartbeat is stale (here on
+redelivery, or by the sweeper).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from service.graph import Plan, evaluate
 from service.graph.engine import Evaluation
 from service.graph.gradcheck import GradientCheck, check_gradients
+from service.runtime import logs
 from service.runtime.config import Settings
 from service.runtime.job_ends import announce_end
 from service.runtime.job_states import FAILED, SUCCEEDED
@@ -41,31 +44,37 @@ _NOT_OURS = "no longer ours"  # canceled, deleted or taken over while it ran
 
 def run(
     settings: Settings,
-    job_id: str,
+    sent_for: str,
     plans: PlanCache,
     time_limit_errors: tuple[type[BaseException], ...] = (),
     redelivered: bool = False,
+    task: str | None = None,
 ) -> str:
-    """Claim and run a job; return what happened.
+    """Claim a job (``sent_for``, or the one whose turn it is) and run it; return what happened.
 
     ``time_limit_errors``: the exceptions that mean the soft time limit was hit (Celery's).
     ``redelivered``: the broker gave this message back once already (its worker died).
+    ``task``: the Celery task's id, recorded on the job (the hard time limit's handler finds it by it).
     :raise OperationalError: the database is down at claim.
     """
     stale_before = job_rows.seconds_ago(settings.stale_running_after)
     with get_engine(settings.database_url).connect() as connection:
-        claimed = job_rows.claim(connection, job_id, stale_before, commit=False)
+        claimed = job_rows.claim_next(connection, sent_for, stale_before, commit=False, task=task)
         if claimed is None:
-            return "not claimable"  # finished, canceled, deleted, or another worker holds it
+            return "not claimable"  # nothing queued: finished, canceled, deleted, or other workers hold them
+        job_id = claimed.job_id
+        if job_id != sent_for:  # the logs name the job that runs, and no other request
+            logs.job_id.set(job_id)
+            logs.request_id.set(None)
         # which process ran which attempt: the kill tests read it
-        log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid()})
+        log.info("job claimed", extra={"attempt": claimed.attempt, "pid": os.getpid(), "sent_for": sent_for})
         outcome = None
         if not redelivered and claimed.attempt == 1:
             outcome = _run_at_once(settings, connection, job_id, claimed, plans, time_limit_errors)
         if outcome is None:
             connection.commit()
         elif outcome in (_ROLLED_BACK, _TIMED_OUT):  # claim it again, for good this time
-            claimed = job_rows.claim(connection, job_id, stale_before)
+            claimed = job_rows.claim(connection, job_id, stale_before, task=task)
             if claimed is None:
                 return "not claimable"
             if outcome == _TIMED_OUT:
@@ -122,7 +131,7 @@ def _run_at_once(
         if plan.n_nodes * inputs_batch_size(claimed.inputs) > AT_ONCE_CELLS:
             return None
         computed = _compute(plan, claimed, _StageTimer(settings, job_id, claimed.attempt, report=False))
-        stored = _store(connection, job_id, claimed.attempt, computed)
+        stored = _store(connection, claimed, computed)
     except time_limit_errors:
         connection.rollback()
         return _TIMED_OUT
@@ -159,10 +168,10 @@ def _compute(plan: Plan, claimed: job_rows.Claim, timer: _StageTimer) -> _Comput
     return _Computed(result, result.values[plan.outputs], check, timer)
 
 
-def _store(connection: Connection, job_id: str, attempt: int, computed: _Computed) -> job_rows.Ended | None:
+def _store(connection: Connection, claimed: job_rows.Claim, computed: _Computed) -> job_rows.Ended | None:
     result = computed.result
     chunk_nodes = chunk_nodes_for(result.batch_size)
-    return job_rows.succeed(connection, job_id, attempt, computed.output_values, computed.check, result, chunk_nodes)
+    return job_rows.succeed(connection, claimed, computed.output_values, computed.check, result, chunk_nodes)
 
 
 def _finished(settings: Settings, job_id: str, plan: Plan, computed: _Computed, stored: job_rows.Ended | None) -> str:
@@ -188,7 +197,7 @@ def _execute(settings: Settings, job_id: str, claimed: job_rows.Claim, plans: Pl
         return "deleted"
     computed = _compute(plan, claimed, timer)
     with get_engine(settings.database_url).connect() as connection:
-        stored = _store(connection, job_id, claimed.attempt, computed)
+        stored = _store(connection, claimed, computed)
     return _finished(settings, job_id, plan, computed, stored)
 
 
@@ -216,15 +225,19 @@ class _StageTimer:
                 job_rows.beat(session, self.job_id, self.attempt, stage, progress)
 
 
-def fail_killed(settings: Settings, job_id: str, code: str, message: str) -> bool:
-    """Fail the running attempt of a job whose pool child was killed (by the hard time limit).
+def fail_killed(settings: Settings, task: str, code: str, message: str) -> str | None:
+    """Fail the running job of the Celery task whose pool child was killed (by the hard time limit).
 
     Called in the worker's main process, which outlives the child: without it the job would
-    wait for the sweeper, run again, be killed again, and end as ``worker_lost``.
+    wait for the sweeper, run again, be killed again, and end as ``worker_lost``. Returns the
+    job's id, or None if the task's job was no longer running.
     """
     with session_factory(settings.database_url)() as session:
-        attempt = job_rows.running_attempt(session, job_id)
-    return attempt is not None and fail_attempt(settings, job_id, attempt, code, message)
+        running = job_rows.running_claimed_by(session, task)
+    if running is None:
+        return None
+    job_id, attempt = running
+    return job_id if fail_attempt(settings, job_id, attempt, code, message) else None
 
 
 def fail_attempt(settings: Settings, job_id: str, attempt: int, code: str, message: str) -> bool:

@@ -48,32 +48,38 @@ def _fresh_connections(**_kwargs) -> None:
 
 
 @task_failure.connect
-def _hard_time_limit(sender=None, exception=None, args=None, **_kwargs) -> None:
+def _hard_time_limit(sender=None, task_id=None, exception=None, **_kwargs) -> None:
     """The hard time limit killed the pool child (inside a kernel the soft limit cannot interrupt).
 
-    Celery sends this in the main process; the job is failed here with the reason, once,
-    rather than run again by the sweeper and killed again until MAX_ATTEMPTS.
+    Celery sends this in the main process; the job the task claimed (found by the task's id, as
+    the message may have run another job than it was sent for) is failed here with the reason,
+    once, rather than run again by the sweeper and killed again until MAX_ATTEMPTS.
     """
-    if getattr(sender, "name", None) != TASK_NAME or not isinstance(exception, TimeLimitExceeded) or not args:
+    if getattr(sender, "name", None) != TASK_NAME or not isinstance(exception, TimeLimitExceeded) or not task_id:
         return
-    token = logs.job_id.set(args[0])  # the main process goes on with other work afterwards
     message = f"the job ran over the hard time limit of {settings.job_time_limit:g} s (JOB_TIME_LIMIT) and was stopped"
     try:
-        fail_killed(settings, args[0], "time_limit", message)
+        job_id = fail_killed(settings, task_id, "time_limit", message)
     except OperationalError:
         log.warning("job over its time limit, database unreachable: the sweeper will retry it")
-    finally:
+        return
+    if job_id is not None:
+        token = logs.job_id.set(job_id)  # the main process goes on with other work afterwards
+        log.warning("job over the hard time limit: failed")
         logs.job_id.reset(token)
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=30)
 def run_job(self, job_id: str, request_id: str | None = None) -> str:
-    """Run one job to a terminal state; retried while the database is unreachable."""
+    """Run one job to a terminal state (``job_id``, if its tenant's turn has come; else the one whose turn it is).
+
+    Retried while the database is unreachable.
+    """
     logs.job_id.set(job_id)
     logs.request_id.set(request_id)
     try:
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-        return run(settings, job_id, plans, (SoftTimeLimitExceeded,), redelivered)
+        return run(settings, job_id, plans, (SoftTimeLimitExceeded,), redelivered, self.request.id)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=2) from None
 

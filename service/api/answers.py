@@ -53,6 +53,7 @@ def job_body(job: Any, outcome: Outcome) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
+        "expires_at": iso(job.expires_at),
         "attempts": job.attempts,
         "outputs": _outputs(outcome.outputs, job.batched),
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,

@@ -18,6 +18,7 @@ from . import docs_assets, graph_routes, health_routes, http_metrics, job_routes
 from .error_docs import PROBLEM_SCHEMA, ProblemResponses
 from .http_schemas import ErrorBodySchema, GradientCheckSchema, ProblemSchema
 from .problems import IdConverter, from_http_exception, problem_response, register
+from .rate_limits import init_rate_limits
 from .request_context import close_db
 from .request_ids import register_request_ids
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, check_migrations: bool = Tru
     app.register_blueprint(web.blp)
     app.register_blueprint(docs_assets.blp)
     register(app)
+    init_rate_limits(app, settings)
     register_request_ids(app)
     app.teardown_appcontext(close_db)
     logs.configure(settings.log_level)

@@ -75,7 +75,21 @@ class GraphBodySchema(GraphDefinitionSchema):
         pass  # always the configuration's
 
 
-class OneStepJobSchema(JobRequestSchema):
+class JobSubmissionSchema(JobRequestSchema):
+    """A job's inputs, and how long the service keeps it."""
+
+    ttl_seconds = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "Keep the job and its results this many seconds after it ends (at most, and by "
+            "default, JOB_TTL); then they are deleted. A job with an Idempotency-Key is kept at least a day.",
+            "example": 3600,
+        },
+    )
+
+
+class OneStepJobSchema(JobSubmissionSchema):
     """A graph definition and a job on it, in one call."""
 
     graph = fields.Nested(GraphBodySchema, required=True)
@@ -120,6 +134,14 @@ class JobSchema(Schema):
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     started_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
     finished_at = fields.String(allow_none=True, required=True, metadata={"format": "date-time"})
+    expires_at = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "format": "date-time",
+            "description": "When the job and its results are deleted (its URLs then answer 404); null until it ends.",
+        },
+    )
     stage = fields.String(
         required=True,
         allow_none=True,

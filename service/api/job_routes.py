@@ -26,8 +26,8 @@ from .body_parser import ApiBlueprint
 from .http_schemas import (
     JobListArgsSchema,
     JobPageSchema,
-    JobRequestSchema,
     JobSchema,
+    JobSubmissionSchema,
     OneStepJobSchema,
     ProblemSchema,
     WaitArgsSchema,
@@ -35,6 +35,7 @@ from .http_schemas import (
 from .paging import after_cursor, page_body, page_limit
 from .preferences import prefer_wait
 from .problems import ApiProblem, invalid, not_found
+from .rate_limits import queue_full
 from .request_context import (
     caller,
     db,
@@ -68,7 +69,7 @@ SUBMISSION_HEADERS = [
 
 
 @blp.route("/graphs/<uuid:graph_id>/jobs", methods=["POST"])
-@blp.arguments(JobRequestSchema, as_kwargs=False)
+@blp.arguments(JobSubmissionSchema, as_kwargs=False)
 @blp.response(202, JobSchema, description="Accepted; Location names the job.")
 @blp.alt_response(
     422, schema=ProblemSchema, description="Inputs that do not fit the graph, or a reused Idempotency-Key."
@@ -81,6 +82,7 @@ def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     key, digest = _idempotency(str(graph_id))
     if (replay := _replay(key, digest, wait)) is not None:
         return replay
+    _check_room()
     graph_id = str(graph_id)
     plan = plan_cache().cached_for(graph_id, caller().tenant_id)  # a graph deleted since fails the insert: 404
     if plan is None and (plan := plan_cache().get(db(), tenant_graph_id(graph_id))) is None:
@@ -100,6 +102,7 @@ def submit_graph_and_job(data: dict[str, Any]) -> Response:
     key, digest = _idempotency("")
     if (replay := _replay(key, digest, wait)) is not None:
         return replay
+    _check_room()
     plan: Plan = data["graph"]
     bound = _bind(plan, data)
     graph = save_graph(db(), caller().tenant_id, plan)
@@ -154,7 +157,8 @@ def _accept(
     With ``Prefer: wait``, the end of the job is watched for before it is sent, so no event is missed.
     """
     bound = bound or _bind(plan, data)
-    values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest)
+    ttl = _ttl(data)
+    values = job_rows.new_job(caller().tenant_id, graph_id, bound, data["check_gradients"], key, digest, ttl)
     with extension("job_events").watch(values["id"]) if wait else nullcontext() as waiter:
         job = _insert_and_send(graph_id, values, key, digest)
         if isinstance(job, Response):  # a concurrent submission with the same key won: its answer
@@ -162,6 +166,22 @@ def _accept(
         if wait:  # just sent: sleep before the first read (the event wakes us if it is already done)
             job = _wait_for_end(job.id, time.monotonic() + wait, waiter, known=job)
         return _submission_answer(job, wait)
+
+
+def _ttl(data: dict[str, Any]) -> int:
+    """Seconds the job is kept once ended: JOB_TTL, or less if asked. :raise ApiProblem: 422 over JOB_TTL."""
+    most = settings().job_ttl
+    ttl = data.get("ttl_seconds", most)
+    if ttl > most:
+        raise invalid([Problem("ttl_seconds", f"{ttl} is over the limit JOB_TTL={most} seconds")])
+    return ttl
+
+
+def _check_room() -> None:
+    """:raise ApiProblem: 429 when the caller's tenant has MAX_QUEUED_PER_TENANT jobs queued or running."""
+    most = settings().max_queued_per_tenant
+    if job_rows.active_jobs(db(), caller().tenant_id, most) >= most:
+        raise queue_full(most)
 
 
 def _insert_and_send(graph_id: str, values: dict[str, Any], key: str | None, digest: str | None) -> Job | Response:

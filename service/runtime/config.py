@@ -58,6 +58,13 @@ class Settings:
     webhook_retry_max: float = 4 * 3600.0  # WEBHOOK_RETRY_MAX seconds: the longest wait between two attempts
     webhook_retry_for: float = 36 * 3600.0  # WEBHOOK_RETRY_FOR seconds of retries before a delivery is given up
     webhook_ca_bundle: str = ""  # WEBHOOK_CA_BUNDLE: CA certificates for receivers (default: certifi's)
+    max_queued_per_tenant: int = 10_000  # MAX_QUEUED_PER_TENANT: a tenant's jobs queued or running
+    rate_limit: str = "100/second"  # RATE_LIMIT: requests per API key ("N/second", "N/minute"...; "off": none)
+    rate_limit_burst: int = 200  # RATE_LIMIT_BURST: requests a key may send at once, within the rate on average
+    rate_limit_storage: str = ""  # RATE_LIMIT_STORAGE: the limits library's URI (default: the broker's Redis)
+    job_ttl: int = 7 * 24 * 3600  # JOB_TTL seconds a job and its results are kept after it ended (the maximum)
+    retention_interval: float = 60.0  # RETENTION_INTERVAL seconds between passes that delete expired jobs
+    retention_batch: int = 50  # RETENTION_BATCH: expired jobs deleted per transaction
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

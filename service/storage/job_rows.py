@@ -4,6 +4,13 @@ Every transition is a compare-and-set ``UPDATE ... WHERE status = ...``, so a me
 delivered twice, a worker that comes back from the dead, or a cancel racing a finish
 cannot move a job twice. A running job carries its attempt number as a fencing token:
 only the attempt that claimed it may finish it.
+
+Claims are fair across tenants (SPEC.md "Sharing the service fairly"): a job message names the
+job it was sent for, but a worker takes that job only if its tenant's turn has come (no tenant
+with queued jobs has fewer running); otherwise it takes the oldest queued job of the tenant whose
+turn it is. Messages are thus interchangeable "run the next job" tokens, one per queued job, and
+a tenant's backlog in the broker's first-in-first-out queue never holds another tenant back.
+Every transition to an end stamps ``expires_at``, when retention deletes the job.
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.graph import Evaluation, JobInputs
 from service.graph.gradcheck import GradientCheck
 from service.runtime.job_states import ACTIVE_STATES, CANCELED, FAILED, QUEUED, RUNNING, SUCCEEDED, end_event
+from service.runtime.times import utc
 
 from .job_blobs import check_to_text, inputs_to_bytes, outputs_to_bytes
 from .models import Job, utcnow
@@ -37,23 +45,66 @@ def _param(column: str, name: str | None = None):
     return bindparam(name or f"new_{column}", type_=JOBS.c[column].type)
 
 
+KEYS_KEPT = timedelta(hours=24)  # SPEC.md: Idempotency-Keys are remembered at least this long
+
 # The statements of a job's life are built once: building and hashing a statement costs more
 # CPU than running it, and a small job runs several of them.
+_TAKE = dict(
+    status=RUNNING,
+    attempts=JOBS.c.attempts + 1,
+    started_at=_param("started_at", "now"),
+    heartbeat_at=_param("heartbeat_at", "now"),
+    claimed_by=_param("claimed_by", "task"),
+    stage="loading",
+    progress=0.0,
+)
+_CLAIMED = (
+    JOBS.c.id,
+    JOBS.c.attempts,
+    JOBS.c.graph_id,
+    JOBS.c.batched,
+    JOBS.c.check_gradients,
+    JOBS.c.inputs,
+    JOBS.c.ttl_seconds,
+    JOBS.c.created_at,
+    JOBS.c.idempotency_key,
+)
+_STALE = and_(JOBS.c.status == RUNNING, JOBS.c.heartbeat_at < bindparam("stale_before"))
 _CLAIM = (
     update(JOBS)
-    .where(
-        JOBS.c.id == bindparam("job_id"),
-        or_(JOBS.c.status == QUEUED, and_(JOBS.c.status == RUNNING, JOBS.c.heartbeat_at < bindparam("stale_before"))),
-    )
-    .values(
-        status=RUNNING,
-        attempts=JOBS.c.attempts + 1,
-        started_at=_param("started_at", "now"),
-        heartbeat_at=_param("heartbeat_at", "now"),
-        stage="loading",
-        progress=0.0,
-    )
-    .returning(JOBS.c.attempts, JOBS.c.graph_id, JOBS.c.batched, JOBS.c.check_gradients, JOBS.c.inputs)
+    .where(JOBS.c.id == bindparam("job_id"), or_(JOBS.c.status == QUEUED, _STALE))
+    .values(**_TAKE)
+    .returning(*_CLAIMED)
+)
+# The sent-for job, if its tenant's turn has come (or it is running on a dead worker), and if no
+# other claim holds it: a claim in progress elsewhere is skipped, not waited for.
+_IN_TURN = or_(and_(JOBS.c.status == QUEUED, JOBS.c.tenant_id.in_(bindparam("turn", expanding=True))), _STALE)
+_SENT_FOR_IN_TURN = (
+    select(JOBS.c.id).where(JOBS.c.id == bindparam("job_id"), _IN_TURN).with_for_update(skip_locked=True)
+).scalar_subquery()
+_CLAIM_IN_TURN = update(JOBS).where(JOBS.c.id == _SENT_FOR_IN_TURN, _IN_TURN).values(**_TAKE).returning(*_CLAIMED)
+_waiting, _busy = JOBS.alias("waiting"), JOBS.alias("busy")
+_RUNNING_OF_TENANT = (
+    select(func.count()).where(_busy.c.status == RUNNING, _busy.c.tenant_id == _waiting.c.tenant_id).scalar_subquery()
+)
+# Tenants with queued jobs, whose turn first: fewest running, then the longest waiting.
+_TURNS = (
+    select(_waiting.c.tenant_id, _RUNNING_OF_TENANT)
+    .where(_waiting.c.status == QUEUED)
+    .group_by(_waiting.c.tenant_id)
+    .order_by(_RUNNING_OF_TENANT, func.min(_waiting.c.created_at))
+)
+# The oldest queued job of a tenant that no other claim holds (SKIP LOCKED; SQLite has one writer).
+_OLDEST_OF_TENANT = (
+    select(JOBS.c.id)
+    .where(JOBS.c.status == QUEUED, JOBS.c.tenant_id == bindparam("in_turn"))
+    .order_by(JOBS.c.created_at, JOBS.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM_OLDEST = (
+    update(JOBS).where(JOBS.c.id == _OLDEST_OF_TENANT, JOBS.c.status == QUEUED).values(**_TAKE).returning(*_CLAIMED)
 )
 _OURS = and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status == RUNNING, JOBS.c.attempts == bindparam("attempt"))
 _SUCCEED = (
@@ -65,10 +116,14 @@ _SUCCEED = (
         gradient_check=_param("gradient_check"),
         chunk_nodes=_param("chunk_nodes"),
         finished_at=_param("finished_at"),
+        expires_at=_param("expires_at"),
+        stored_numbers=_param("stored_numbers"),
         stage=None,
         progress=1.0,
     )
 )
+_ENDED_ROW = (JOBS.c.id, JOBS.c.ttl_seconds, JOBS.c.created_at, JOBS.c.idempotency_key)
+_STAMP_EXPIRY = update(JOBS).where(JOBS.c.id == bindparam("job_id")).values(expires_at=_param("expires_at"))
 _CLEAR_SENT = update(JOBS).where(JOBS.c.id == bindparam("job_id"), JOBS.c.status == QUEUED).values(enqueued_at=None)
 _INSERT = insert(JOBS)
 
@@ -89,8 +144,12 @@ def new_job(
     check_gradients: bool,
     idempotency_key: str | None,
     request_hash: str | None,
+    ttl_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """The values of a queued job row (the caller inserts them with ``insert_job``, then enqueues it)."""
+    """The values of a queued job row (the caller inserts them with ``insert_job``, then enqueues it).
+
+    ``ttl_seconds``: how long the job is kept once it ended (None: until deleted).
+    """
     now = utcnow()
     return dict(
         id=str(uuid.uuid4()),
@@ -104,6 +163,7 @@ def new_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         attempts=0,
+        ttl_seconds=ttl_seconds,
         created_at=now,
         enqueued_at=now,  # the caller sends the message right after commit, or calls clear_sent
     )
@@ -116,7 +176,7 @@ def insert_job(executor: Executor, values: dict[str, Any]) -> Job:
     """
     executor.execute(_INSERT, values)
     executor.commit()
-    return Job(**values, outputs=None, output_values=None, gradient_check=None)
+    return Job(**values, outputs=None, output_values=None, gradient_check=None, expires_at=None)
 
 
 def mark_sent(session: Session, job_id: str, unless_sent_after: datetime | None = None) -> bool:
@@ -137,27 +197,81 @@ def clear_sent(executor: Executor, job_id: str) -> None:
     executor.commit()
 
 
+def expiry(
+    finished_at: datetime, ttl_seconds: int | None, created_at: datetime, idempotency_key: str | None
+) -> datetime | None:
+    """When a job that ended at ``finished_at`` is deleted: its TTL later, never before its key's 24 hours are up.
+
+    None (kept until deleted) for a job without a TTL: only jobs from before retention existed.
+    """
+    if ttl_seconds is None:
+        return None
+    expires_at = finished_at + timedelta(seconds=ttl_seconds)
+    if idempotency_key is not None:
+        expires_at = max(expires_at, utc(created_at) + KEYS_KEPT)
+    return expires_at
+
+
 @dataclass(frozen=True)
 class Claim:
     """What a worker needs of the job it just claimed, read by the claim itself."""
 
+    job_id: str
     attempt: int
     graph_id: str
     batched: bool
     check_gradients: bool
     inputs: bytes
+    ttl_seconds: int | None
+    created_at: datetime
+    idempotency_key: str | None
+
+    def expires_at(self, finished_at: datetime) -> datetime | None:
+        return expiry(finished_at, self.ttl_seconds, self.created_at, self.idempotency_key)
 
 
-def claim(executor: Executor, job_id: str, stale_before: datetime, commit: bool = True) -> Claim | None:
-    """Take a queued job (or a running one whose worker stopped beating), in one statement.
+def claim(
+    executor: Executor, job_id: str, stale_before: datetime, commit: bool = True, task: str | None = None
+) -> Claim | None:
+    """Take this queued job (or this running one whose worker stopped beating), in one statement.
 
     ``commit=False`` leaves the transaction open, holding the row: the caller may finish the
     job in the same transaction (``succeed``), and if it dies meanwhile the claim never happened.
+    ``task``: the Celery task claiming it (``running_claimed_by`` finds the job by it).
     """
-    row = executor.execute(_CLAIM, {"job_id": job_id, "stale_before": stale_before, "now": utcnow()}).one_or_none()
+    params = {"job_id": job_id, "stale_before": stale_before, "now": utcnow(), "task": task}
+    return _claimed(executor, executor.execute(_CLAIM, params).one_or_none(), commit)
+
+
+def claim_next(
+    executor: Executor, sent_for: str, stale_before: datetime, commit: bool = True, task: str | None = None
+) -> Claim | None:
+    """Take the job ``sent_for`` if its tenant's turn has come, else the oldest job of the tenant whose turn it is.
+
+    None when nothing is left to run. ``commit`` and ``task`` as for ``claim``.
+    """
+    turns = executor.execute(_TURNS).all()
+    in_turn = [tenant for tenant, running in turns if running == turns[0][1]]
+    now = utcnow()
+    params = {"job_id": sent_for, "turn": in_turn, "stale_before": stale_before, "now": now, "task": task}
+    row = executor.execute(_CLAIM_IN_TURN, params).one_or_none()
+    for tenant, _running in turns if row is None else ():
+        row = executor.execute(_CLAIM_OLDEST, {"in_turn": tenant, "now": now, "task": task}).one_or_none()
+        if row is not None:
+            break
+    return _claimed(executor, row, commit)
+
+
+def _claimed(executor: Executor, row: Any, commit: bool) -> Claim | None:
     if commit or row is None:
         executor.commit()
     return Claim(*row) if row is not None else None
+
+
+def active_jobs(executor: Executor, tenant_id: int, at_most: int) -> int:
+    """How many jobs the tenant has queued or running, counted up to ``at_most`` (the cap: no need to count on)."""
+    active = select(JOBS.c.id).where(JOBS.c.status.in_(ACTIVE_STATES), JOBS.c.tenant_id == tenant_id).limit(at_most)
+    return executor.scalar(select(func.count()).select_from(active.subquery()))
 
 
 def beat(session: Session, job_id: str, attempt: int, stage: str | None = None, progress: float | None = None) -> bool:
@@ -172,8 +286,7 @@ def beat(session: Session, job_id: str, attempt: int, stage: str | None = None, 
 
 def succeed(
     executor: Executor,
-    job_id: str,
-    attempt: int,
+    claimed: Claim,
     output_values: np.ndarray,
     gradient_check: GradientCheck | None,
     result: Evaluation,
@@ -185,14 +298,18 @@ def succeed(
     The results go first, so that ``finished_at`` is stamped when they are in; if the job was
     canceled, deleted or taken over meanwhile, the fenced update matches nothing and all is undone.
     """
+    job_id = claimed.job_id
     write_results(executor, job_id, result, chunk_nodes)
+    finished_at = utcnow()
     params = {
         "job_id": job_id,
-        "attempt": attempt,
+        "attempt": claimed.attempt,
         "new_output_values": outputs_to_bytes(output_values),
         "new_gradient_check": check_to_text(gradient_check),
         "new_chunk_nodes": chunk_nodes,
-        "new_finished_at": utcnow(),
+        "new_finished_at": finished_at,
+        "new_expires_at": claimed.expires_at(finished_at),
+        "new_stored_numbers": result.values.size * (2 if result.tangents is None else 4),
     }
     if executor.execute(_SUCCEED, params).rowcount != 1:
         executor.rollback()
@@ -205,35 +322,55 @@ def succeed(
 def fail(session: Session, job_id: str, code: str, message: str, attempt: int | None = None) -> Ended | None:
     """Mark an active job failed with a reason (only the given attempt's, when one is given); None if it was not."""
     where = _OURS if attempt is not None else and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status.in_(ACTIVE_STATES))
+    finished_at = utcnow()
     result = session.execute(
         update(JOBS)
         .where(where)
-        .values(status=FAILED, error_code=code, error_message=message, finished_at=utcnow(), stage=None),
+        .values(status=FAILED, error_code=code, error_message=message, finished_at=finished_at, stage=None)
+        .returning(*_ENDED_ROW),
         {"job_id": job_id, "attempt": attempt},
     )
-    return _ended(session, result.rowcount, job_id, FAILED)
+    return _ended(session, result.one_or_none(), finished_at, FAILED)
 
 
-def _ended(session: Session, rowcount: int, job_id: str, status: str) -> Ended | None:
-    """Queue the callbacks of a job that this transaction ended (``rowcount`` 1), and commit."""
-    ended = Ended(queue_deliveries(session, job_id, end_event(status))) if rowcount == 1 else None
+def _ended(session: Session, row: Any, finished_at: datetime, status: str) -> Ended | None:
+    """Stamp the expiry of the job this transaction ended (``row``: its ``_ENDED_ROW``), queue its callbacks; commit."""
+    ended = None
+    if row is not None:
+        _stamp_expiry(session, row, finished_at)
+        ended = Ended(queue_deliveries(session, row.id, end_event(status)))
     session.commit()
     return ended
 
 
-def running_attempt(session: Session, job_id: str) -> int | None:
-    """The attempt number of a running job (None if it is not running)."""
-    return session.scalar(select(Job.attempts).where(Job.id == job_id, Job.status == RUNNING))
+def _stamp_expiry(session: Session, row: Any, finished_at: datetime) -> None:
+    expires_at = expiry(finished_at, row.ttl_seconds, row.created_at, row.idempotency_key)
+    if expires_at is not None:
+        session.execute(_STAMP_EXPIRY, {"job_id": row.id, "new_expires_at": expires_at})
+
+
+def running_claimed_by(session: Session, task: str) -> tuple[str, int] | None:
+    """(job id, attempt) of the running job the Celery task ``task`` claimed last; None if none is running."""
+    query = (
+        select(Job.id, Job.attempts)
+        .where(Job.claimed_by == task, Job.status == RUNNING)
+        .order_by(Job.started_at.desc())
+        .limit(1)
+    )
+    row = session.execute(query).one_or_none()
+    return (row.id, row.attempts) if row is not None else None
 
 
 def cancel(session: Session, job_id: str) -> Ended | None:
     """Cancel a job that has not ended; None if it had."""
+    finished_at = utcnow()
     result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(ACTIVE_STATES))
-        .values(status=CANCELED, finished_at=utcnow(), stage=None)
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.status.in_(ACTIVE_STATES))
+        .values(status=CANCELED, finished_at=finished_at, stage=None)
+        .returning(*_ENDED_ROW)
     )
-    return _ended(session, result.rowcount, job_id, CANCELED)
+    return _ended(session, result.one_or_none(), finished_at, CANCELED)
 
 
 def delete_job(session: Session, job_id: str) -> None:
@@ -253,18 +390,22 @@ def requeue_abandoned(
     Returns (requeued ids, failed ids, the callbacks the failures queued).
     """
     abandoned = session.execute(
-        select(Job.id, Job.attempts).where(Job.status == RUNNING, Job.heartbeat_at < stale_before).limit(1000)
+        select(Job.id, Job.attempts, Job.ttl_seconds, Job.created_at, Job.idempotency_key)
+        .where(Job.status == RUNNING, Job.heartbeat_at < stale_before)
+        .limit(1000)
     ).all()
     requeued, failed, deliveries = [], [], []
-    for job_id, attempts in abandoned:
+    for row in abandoned:
+        job_id, attempts = row.id, row.attempts
         still_abandoned = and_(
             Job.id == job_id, Job.status == RUNNING, Job.attempts == attempts, Job.heartbeat_at < stale_before
         )
+        finished_at = utcnow()
         if attempts >= max_attempts:
             values = dict(
                 status=FAILED,
                 error_code="worker_lost",
-                finished_at=utcnow(),
+                finished_at=finished_at,
                 stage=None,
                 error_message=f"the worker running this job stopped {attempts} times "
                 "(killed, out of memory, or over the time limit)",
@@ -275,6 +416,7 @@ def requeue_abandoned(
             continue
         if attempts >= max_attempts:
             failed.append(job_id)
+            _stamp_expiry(session, row, finished_at)
             deliveries += queue_deliveries(session, job_id, end_event(FAILED))
         else:
             requeued.append(job_id)

@@ -117,11 +117,16 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)  # kept this long after it ends (JOB_TTL or less)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set when it ends
+    stored_numbers: Mapped[int | None] = mapped_column(BigInteger)  # values, gradients (and tangents) stored
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the Celery task running it
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
-        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_status_tenant_created", "status", "tenant_id", "created_at"),
+        Index("ix_jobs_expires_at", "expires_at"),
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from service.runtime.times import utc
+
 GROWTH = 3.0
 
 
@@ -16,6 +18,4 @@ def next_attempt_at(
     """The time of the next attempt after ``attempts`` failed ones; None when the delivery is to be given up."""
     wait = min(longest, base * GROWTH ** max(0, attempts - 1))
     at = now + timedelta(seconds=wait)
-    if occurred_at.tzinfo is None:
-        occurred_at = occurred_at.replace(tzinfo=now.tzinfo)
-    return None if at - occurred_at > timedelta(seconds=retry_for) else at
+    return None if at - utc(occurred_at) > timedelta(seconds=retry_for) else at

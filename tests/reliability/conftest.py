@@ -30,7 +30,7 @@ from service.runtime.config import Settings
 from service.storage.database import get_engine, session_factory
 from service.storage.migrate import upgrade
 from service.storage.models import Job, JobChunk
-from tests.conftest import Client, empty_tables
+from tests.conftest import TEST_RATE_LIMIT, Client, empty_tables
 from tests.e2e.conftest import FAST_RECOVERY, WorkerProcess, broker_url, stack_app, start_worker, worker_env  # noqa: F401 - fixtures shared with e2e, found by pytest by name
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -283,6 +283,7 @@ def fault_stack(request, private_redis, tmp_path, make_app) -> FaultStack:
         broker_url=private_redis.url,
         queue=f"faults-{uuid.uuid4().hex[:8]}",
         stage_report_after=0.0,
+        rate_limit=TEST_RATE_LIMIT,
     )
     with session_factory(url)() as session:
         key = create_key(session, "acme")

@@ -59,4 +59,4 @@ def test_a_stored_plan_computes_what_the_original_does(settings):
 
 def test_migrations_are_at_head(settings):
     check_schema(settings.database_url)
-    assert current_revision(settings.database_url) == head_revision(settings.database_url) == "0005"
+    assert current_revision(settings.database_url) == head_revision(settings.database_url) == "0006"

@@ -34,8 +34,8 @@ def test_claim_reads_the_job_and_fences_the_final_write(settings):
         assert taken_over is not None and taken_over.attempt == 2
         values, grads = np.array([[2.0], [3.0], [6.0]]), np.array([[3.0], [2.0], [1.0]])
         outputs, result = values[[2]], Evaluation(values, grads)
-        assert not job_rows.succeed(conn, job_id, 1, outputs, None, result, 16)  # the first attempt lost the job
-        assert job_rows.succeed(conn, job_id, 2, outputs, None, result, 16)
+        assert not job_rows.succeed(conn, first, outputs, None, result, 16)  # the first attempt lost the job
+        assert job_rows.succeed(conn, taken_over, outputs, None, result, 16)
     with session_factory(settings.database_url)() as session:
         job = session.get(Job, job_id)
         assert job.status == "succeeded" and job.attempts == 2 and job.finished_at >= job.started_at

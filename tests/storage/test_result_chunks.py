@@ -27,21 +27,21 @@ def _running_job(settings, n_inputs: int, batch_size: int) -> tuple[str, int]:
         job_id = job_rows.insert_job(session, job_rows.new_job(tenant_id, graph.id, bound, False, None, None)).id
     with get_engine(settings.database_url).connect() as connection:
         claimed = job_rows.claim(connection, job_id, job_rows.seconds_ago(60))
-    return job_id, claimed.attempt
+    return job_id, claimed
 
 
 @pytest.mark.parametrize("with_tangents", [False, True])
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_results_read_back_exactly_across_chunks(settings, with_tangents, batch_size):
     n_nodes = 1001  # 1000 inputs and one gate
-    job_id, attempt = _running_job(settings, n_nodes - 1, batch_size)
+    job_id, claimed = _running_job(settings, n_nodes - 1, batch_size)
     rng = np.random.default_rng(7)
     arrays = [rng.standard_normal((n_nodes, batch_size)) for _ in range(4 if with_tangents else 2)]
     arrays[0][5, 0] = np.inf
     arrays[-1][-1, -1] = np.nan
     result = Evaluation(*arrays)
     with get_engine(settings.database_url).connect() as connection:
-        assert job_rows.succeed(connection, job_id, attempt, arrays[0][-1:], None, result, chunk_nodes=128)
+        assert job_rows.succeed(connection, claimed, arrays[0][-1:], None, result, chunk_nodes=128)
     with session_factory(settings.database_url)() as session:
         job = session.get(Job, job_id)
         assert session.scalar(select(JobChunk.chunk).where(JobChunk.job_id == job_id).order_by(JobChunk.chunk.desc()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_a_success_queues_one_delivery_per_subscribed_endpoint_in_its_transactio
     with get_engine(settings.database_url).connect() as conn:
         claimed = job_rows.claim(conn, job_id, job_rows.seconds_ago(60))
         result = Evaluation(np.array([[2.0], [3.0], [6.0]]), np.array([[3.0], [2.0], [1.0]]))
-        ended = job_rows.succeed(conn, job_id, claimed.attempt, result.values[[2]], None, result, 16)
+        ended = job_rows.succeed(conn, claimed, result.values[[2]], None, result, 16)
     [delivery] = _deliveries(settings)
     assert ended.deliveries == [delivery.id]
     assert (delivery.webhook_id, delivery.event, delivery.state, delivery.job_id) == (
@@ -51,9 +52,10 @@ def test_a_lost_job_queues_nothing(settings):
     job_id = _queued_job(settings)
     _hooks(settings, job_id, ["job.succeeded"])
     with get_engine(settings.database_url).connect() as conn:
-        job_rows.claim(conn, job_id, job_rows.seconds_ago(60))
+        claimed = job_rows.claim(conn, job_id, job_rows.seconds_ago(60))
         result = Evaluation(np.array([[2.0], [3.0], [6.0]]), np.array([[3.0], [2.0], [1.0]]))
-        assert job_rows.succeed(conn, job_id, 99, result.values[[2]], None, result, 16) is None
+        another_attempt = dataclasses.replace(claimed, attempt=99)
+        assert job_rows.succeed(conn, another_attempt, result.values[[2]], None, result, 16) is None
     assert _deliveries(settings) == []
 
 

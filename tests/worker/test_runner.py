@@ -140,14 +140,14 @@ def test_a_job_with_unreadable_inputs_ends_failed_instead_of_staying_queued(clie
     assert row(settings, job_id).status == "failed"
 
 
-def _claimed(settings, client, graph_id, example) -> str:
-    """A job claimed by attempt 1, as a worker that is running it."""
+def _claimed(settings, client, graph_id, example, task: str = "task-1") -> str:
+    """A job claimed by attempt 1 in the Celery task ``task``, as a worker that is running it."""
     from service.storage import job_rows
     from service.storage.database import get_engine
 
     job_id = submit(client, graph_id, example)
     with get_engine(settings.database_url).connect() as connection:
-        assert job_rows.claim(connection, job_id, job_rows.seconds_ago(60)).attempt == 1
+        assert job_rows.claim(connection, job_id, job_rows.seconds_ago(60), task=task).attempt == 1
     return job_id
 
 
@@ -168,19 +168,22 @@ def test_fail_killed_says_false_when_the_job_ended_between_its_read_and_its_writ
     from service.storage import job_rows
 
     job_id = _claimed(settings, client, graph_id, example)
-    read_attempt = job_rows.running_attempt
+    read_running = job_rows.running_claimed_by
 
-    def canceled_right_after_the_read(session, job):
-        attempt = read_attempt(session, job)
-        assert client.post(f"/v1/jobs/{job}/cancel").status_code == 200
-        return attempt
+    def canceled_right_after_the_read(session, task):
+        running = read_running(session, task)
+        assert client.post(f"/v1/jobs/{running[0]}/cancel").status_code == 200
+        return running
 
-    monkeypatch.setattr(job_rows, "running_attempt", canceled_right_after_the_read)
-    assert runner.fail_killed(settings, job_id, "time_limit", "killed") is False
+    monkeypatch.setattr(job_rows, "running_claimed_by", canceled_right_after_the_read)
+    assert runner.fail_killed(settings, "task-1", "time_limit", "killed") is None
     assert row(settings, job_id).status == "canceled"
 
 
-def test_fail_killed_fails_a_running_job(client, graph_id, example, settings):
-    job_id = _claimed(settings, client, graph_id, example)
-    assert runner.fail_killed(settings, job_id, "time_limit", "killed") is True
+def test_fail_killed_fails_the_running_job_of_the_killed_task(client, graph_id, example, settings):
+    other_task = _claimed(settings, client, graph_id, example, task="task-2")
+    job_id = _claimed(settings, client, graph_id, example, task="task-1")
+    assert runner.fail_killed(settings, "task-1", "time_limit", "killed") == job_id
     assert row(settings, job_id).error_code == "time_limit"
+    assert row(settings, other_task).status == "running"  # another task's job
+    assert runner.fail_killed(settings, "task-3", "time_limit", "killed") is None  # a task that claimed nothing
