@@ -103,6 +103,20 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
+@main.command()
+@click.option("--tenant", default=None, help="Only this tenant.")
+def usage(tenant: str | None) -> None:
+    """What each tenant keeps: jobs by state, and the numbers its results hold (values, gradients, tangents)."""
+    from service.runtime.job_states import JOB_STATES
+    from service.storage.job_reads import tenant_usage
+
+    with _session() as session:
+        rows = [u for u in tenant_usage(session) if tenant is None or u.tenant == tenant]
+    click.echo("\t".join(["tenant", *JOB_STATES, "stored_numbers"]))
+    for row in rows:
+        click.echo("\t".join([row.tenant, *(str(row.jobs.get(s, 0)) for s in JOB_STATES), str(row.stored_numbers)]))
+
+
 # The client side, for scripts: talks to a running service over HTTP.
 
 _url = click.option(

@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics: job stage durations, results written, jobs ended, webhook attempts.
+"""The worker's Prometheus metrics: job stage durations, results written, jobs ended and expired, webhook attempts.
 
 They reach /metrics through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR,
 shared with the API on one machine, as `gategraph serve` does), or through the worker's own
@@ -23,3 +23,4 @@ WEBHOOK_ATTEMPTS = Counter(
     "Webhook delivery attempts, by what followed (delivered, pending: to be retried, failed: given up, canceled: 410).",
     ["outcome"],
 )
+JOBS_EXPIRED = Counter("gategraph_jobs_expired_total", "Jobs deleted with their results once past expires_at.")

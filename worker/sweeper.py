@@ -9,22 +9,31 @@ compare-and-set on the job row, so several workers sweeping at once send a job o
 - webhook deliveries that are due (a retry's time has come) or whose message was lost (the
   process that ended the job died before sending it, or Redis restarted): sent again, each
   guarded by its own compare-and-set.
+
+Every RETENTION_INTERVAL it also deletes expired jobs (``storage.retention``), in one process
+at a time: the one holding a Redis lock (on the broker's Redis), so that several workers do not
+delete the same rows side by side.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
+import redis
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 from sqlalchemy.orm import Session
 
 from service.runtime.job_ends import announce_end
+from service.runtime.job_events import SOCKET_TIMEOUT, redis_url
 from service.runtime.job_queue import queue_length, send_deliveries, send_job
-from service.storage import job_rows, webhook_rows
+from service.storage import job_rows, retention, webhook_rows
 from service.storage.database import session_factory
+from service.storage.models import utcnow
 
+from . import job_metrics
 from .celery_app import app
 
 log = logging.getLogger("gategraph.sweeper")
@@ -81,11 +90,53 @@ def dispatch_deliveries(celery: Celery, session: Session) -> int:
     return len(claimed)
 
 
+RETENTION_LOCK_SECONDS = 300  # a pass that outlives its lock is only joined by another, never wrong
+RETENTION_BATCHES = 20  # batches of RETENTION_BATCH jobs per pass at most; the next pass goes on
+
+
+def expire(celery: Celery) -> int:
+    """One retention pass, if no other process holds its lock; returns how many jobs were deleted."""
+    settings = celery.gategraph_settings
+    client = redis.Redis.from_url(
+        redis_url(settings.broker_url), socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+    )
+    lock = client.lock(f"{settings.queue}:retention", timeout=RETENTION_LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        return 0
+    deleted = 0
+    try:
+        with session_factory(settings.database_url)() as session:
+            retention.stamp_unstamped(session, settings.job_ttl, settings.retention_batch * RETENTION_BATCHES)
+            for _ in range(RETENTION_BATCHES):
+                gone = retention.delete_expired(session, utcnow(), settings.retention_batch)
+                deleted += gone
+                if gone < settings.retention_batch:
+                    break
+    finally:
+        _release(lock)
+        client.close()
+    if deleted:
+        job_metrics.JOBS_EXPIRED.inc(deleted)
+        log.info("retention: %d expired job(s) deleted with their results", deleted)
+    return deleted
+
+
+def _release(lock: redis.lock.Lock) -> None:
+    try:
+        lock.release()
+    except redis.exceptions.LockError:  # it expired during a long pass: another may hold it now
+        log.warning("retention: the lock expired before the pass ended")
+
+
 def _loop(celery: Celery) -> None:
-    interval = celery.gategraph_settings.sweep_interval
+    settings = celery.gategraph_settings
+    interval, next_retention = settings.sweep_interval, time.monotonic()
     while not _stop.wait(interval):
         try:
             sweep(celery)
+            if time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + settings.retention_interval
+                expire(celery)
         except Exception:  # Redis or the database down: try again next time
             log.warning("sweep failed; retrying in %g s", interval, exc_info=True)
 

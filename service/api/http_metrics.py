@@ -22,7 +22,7 @@ from service.runtime.job_queue import queue_length
 from service.runtime.job_states import JOB_STATES
 from service.runtime.metrics_registry import process_registry
 from service.storage.database import session_factory
-from service.storage.job_reads import job_counts
+from service.storage.job_reads import job_counts, stored_numbers
 
 log = logging.getLogger("gategraph.api")
 blp = Blueprint("metrics", __name__)
@@ -37,7 +37,10 @@ LATENCY = Histogram(
 
 
 class _StateCollector:
-    """Jobs by state and messages waiting, asked of the database and the broker at scrape time."""
+    """Jobs by state, stored numbers and messages waiting, asked of the database and the broker at scrape time.
+
+    Totals only: per tenant (``gategraph usage``) would be one series per tenant.
+    """
 
     def __init__(self, database_url: str, celery: Celery):
         self.database_url, self.celery = database_url, celery
@@ -46,10 +49,13 @@ class _StateCollector:
         jobs = GaugeMetricFamily("gategraph_jobs", "Jobs by state.", labels=["state"])
         try:
             with session_factory(self.database_url)() as session:
-                counts = job_counts(session)
+                counts, numbers = job_counts(session), stored_numbers(session)
             for state in JOB_STATES:
                 jobs.add_metric([state], counts.get(state, 0))
             yield jobs
+            yield GaugeMetricFamily(
+                "gategraph_stored_numbers", "Values, gradients and tangents held by results.", value=numbers
+            )
         except Exception:  # a scrape must not fail because one source is down
             log.warning("metrics: job counts unavailable", exc_info=True)
         depth = GaugeMetricFamily("gategraph_queue_depth", "Job messages waiting in the broker.")

@@ -27,6 +27,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse
 
 from service.runtime.config import Settings
+from service.runtime.job_events import redis_url
 
 from .problems import ApiProblem, problem_response
 
@@ -71,12 +72,12 @@ def key_rate(settings: Settings) -> Rate | None:
 def storage_uri(settings: Settings) -> str:
     """The limits library's URI of the limiter's Redis: RATE_LIMIT_STORAGE, else the broker's.
 
-    Celery spells a unix socket ``redis+socket://``, the limits library ``redis+unix://``.
+    A unix socket is ``redis+socket://`` to Celery, ``unix://`` to redis-py, ``redis+unix://`` to limits.
     """
     if settings.rate_limit_storage:
         return settings.rate_limit_storage
-    broker = settings.broker_url or "redis://127.0.0.1:6379/0"
-    return broker.replace("redis+socket://", "redis+unix://", 1)
+    url = redis_url(settings.broker_url)
+    return "redis+" + url if url.startswith("unix://") else url
 
 
 def _caller_key() -> str:

@@ -18,7 +18,7 @@ from service.graph.gradcheck import GradientCheck
 from .graph_rows import output_ids
 from .job_blobs import check_from_text, inputs_from_bytes, outputs_from_row
 from .keyset import After, newest_first
-from .models import Job
+from .models import Job, Tenant
 from .plan_cache import PlanCache
 
 JOBS = Job.__table__
@@ -93,3 +93,33 @@ def outcomes(session: Session, jobs: list[Any], plans: PlanCache | None = None) 
         )
         for job in jobs
     ]
+
+
+@dataclass(frozen=True)
+class TenantUsage:
+    """What one tenant keeps in the service: its jobs by state, and the numbers its results hold."""
+
+    tenant: str
+    jobs: dict[str, int]
+    stored_numbers: int
+
+
+def tenant_usage(session: Session) -> list[TenantUsage]:
+    """Every tenant with jobs, by name: jobs by state and stored values, gradients and tangents."""
+    rows = session.execute(
+        select(Tenant.name, Job.status, func.count(), func.coalesce(func.sum(Job.stored_numbers), 0))
+        .join(Tenant, Tenant.id == Job.tenant_id)
+        .group_by(Tenant.name, Job.status)
+        .order_by(Tenant.name)
+    ).all()
+    jobs: dict[str, dict[str, int]] = {}
+    numbers: dict[str, int] = {}
+    for name, status, count, stored in rows:
+        jobs.setdefault(name, {})[status] = count
+        numbers[name] = numbers.get(name, 0) + int(stored)
+    return [TenantUsage(name, jobs[name], numbers[name]) for name in jobs]
+
+
+def stored_numbers(session: Session) -> int:
+    """Values, gradients and tangents held by every job's results."""
+    return int(session.scalar(select(func.coalesce(func.sum(Job.stored_numbers), 0))))

@@ -6,39 +6,14 @@ jobs than any other tenant with queued jobs; otherwise the oldest job of the ten
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 
-from service.graph import JobInputs, load_graph
 from service.storage import job_rows
 from service.storage.database import get_engine, session_factory
-from service.storage.graph_rows import save_graph
-from service.storage.keys import create_key
 from service.storage.models import Job, Tenant
 
 STALE = job_rows.seconds_ago(60)
-
-
-@pytest.fixture
-def submit(settings):
-    """submit(tenant, **job) -> a new queued job's id, on a one-gate graph of that tenant."""
-    graphs: dict[str, str] = {}
-
-    def queue(tenant: str, key: str | None = None, ttl: int | None = 3600) -> str:
-        with session_factory(settings.database_url)() as session:
-            if tenant not in graphs:
-                create_key(session, tenant)
-                tenant_id = session.scalar(select(Tenant.id).where(Tenant.name == tenant))
-                plan = load_graph({"inputs": ["x"], "gates": [{"id": "f", "op": "add", "inputs": ["x", "x"]}]})
-                graphs[tenant] = save_graph(session, tenant_id, plan).id
-                session.commit()
-            tenant_id = session.scalar(select(Tenant.id).where(Tenant.name == tenant))
-            bound = JobInputs(np.array([[1.0]]), np.array([[1.0]]), False)
-            values = job_rows.new_job(tenant_id, graphs[tenant], bound, False, key, key and "digest", ttl)
-            return job_rows.insert_job(session, values).id
-
-    return queue
 
 
 def _claim_next(settings, sent_for: str) -> str | None:
