@@ -1,7 +1,7 @@
 """The error answers of every operation in the OpenAPI document.
 
 For every operation the document lists each error status it can answer (401 and 503 for every
-operation that needs a key; 404 where the path has an id; 400, 413, 415 and 422 where there is
+operation that needs a key, and 429 (its rate); 404 where the path has an id; 400, 413, 415 and 422 where there is
 a JSON body; 422 where there is a query string; what the view documents itself, such as 409),
 all as ``application/problem+json`` with the ``Problem`` schema, and no catch-all ``default``
 response, so that a status or a content type the document does not list is a bug a conformance
@@ -31,11 +31,20 @@ ERROR_STATUSES = {
     413: "The request body is over MAX_BODY_BYTES.",
     415: "The request body is not application/json.",
     422: "Invalid content, or over a limit: every problem with its path.",
+    429: "Over the key's RATE_LIMIT, or (submissions) the tenant has MAX_QUEUED_PER_TENANT jobs queued or running.",
     503: "A backing service (the database, the broker) is down; retry after Retry-After seconds.",
 }
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"description": 'Bearer realm="gategraph"', "schema": {"type": "string"}}},
     503: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+    429: {
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+        "RateLimit-Policy": {
+            "description": 'The quota (IETF draft): "per-key";q=N;w=SECONDS, or "queued-jobs";q=N.',
+            "schema": {"type": "string"},
+        },
+        "RateLimit": {"description": 'What is left: "per-key";r=0;t=SECONDS.', "schema": {"type": "string"}},
+    },
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -43,8 +52,8 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 def error_statuses(path: str, operation: dict[str, Any]) -> set[int]:
     """The error statuses an operation can answer, from its path and its OpenAPI description so far."""
     statuses: set[int] = set()
-    if operation.get("security") != []:  # a key is required (and looked up in the database)
-        statuses |= {401, 503}
+    if operation.get("security") != []:  # a key is required (and looked up in the database), and counted
+        statuses |= {401, 429, 503}
     if "{" in path:  # an id in the path
         statuses.add(404)
     if "requestBody" in operation:
