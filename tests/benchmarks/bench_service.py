@@ -71,6 +71,7 @@ import json
 import math
 import os
 import platform
+import random
 import resource
 import shutil
 import signal
@@ -129,6 +130,10 @@ TARGET_WAIT_THROUGHPUT = 0.25  # jobs/s submitted with Prefer: wait / empty task
 TARGET_BATCH_ARROW_SPEEDUP = 20.0  # batch job: paged /nodes seconds / Arrow /results seconds, at least
 TARGET_ARROW_VS_FLOOR = 2.0  # 10^6-gate job: Arrow /results / in-process read_results of the chunks, at most
 TARGET_WHOLE_ARROW_VS_BASELINES = 2.0  # upload + job + Arrow read / (COPY + json.loads + json.dumps), at most
+TARGET_B_P99_UNDER_LOAD = 1.5  # seconds: tenant B's small jobs, submission to succeeded, with A saturating
+TARGET_A_THROUGHPUT_SHARE = 0.9  # tenant A's jobs/s beside B / A's jobs/s alone, at least
+# The limiter counts every request, as in production, at a rate no client here reaches.
+BENCH_RATE_LIMIT = {"RATE_LIMIT": "1000/second", "RATE_LIMIT_BURST": "1000"}
 ARROW = "application/vnd.apache.arrow.stream"
 
 # --------------------------------------------------------------------------- the empty-task baseline
@@ -476,6 +481,22 @@ class BatchJob:
 
 
 @dataclass
+class Tenants:
+    """The two-tenant round: A saturating the workers with ~0.3 s jobs, B sending the worked example one at a time."""
+
+    a_jobs: int = 0
+    a_seconds: float = math.nan  # each A job's own run (started -> finished), median
+    a_alone: float = math.nan  # A's jobs/s alone
+    a_beside_b: float = math.nan  # A's jobs/s while B sends
+    b_alone: list[float] = field(default_factory=list)  # B's submission -> succeeded, seconds, alone
+    b_beside_a: list[float] = field(default_factory=list)  # the same, with A's backlog queued
+
+    @staticmethod
+    def pct(latencies: list[float], q: float) -> float:
+        return float(np.percentile(latencies, q)) if latencies else math.nan
+
+
+@dataclass
 class Target:
     what: str
     bound: str
@@ -516,6 +537,7 @@ class Bench:
         self.unloaded: list[Round] = []  # one client, sequential: empty task, two round trips, Prefer: wait
         self.big = BigGraph()
         self.batch = BatchJob()
+        self.tenants = Tenants()
         self.batch_gates, self.batch_size = (909, 1_000) if self.quick else (9_091, 1_000)  # 10^3 / 10^4 nodes
         self.stopping = threading.Event()  # set on the way out: client threads stop sending
 
@@ -537,6 +559,7 @@ class Bench:
             "QUEUE": self.queue,
             "GATEGRAPH_HOME": str(self.tmp / "home"),
             "PYTHONUNBUFFERED": "1",
+            **BENCH_RATE_LIMIT,
             **extra,
         }
 
@@ -571,6 +594,7 @@ class Bench:
         if run.returncode:
             raise StackError(f"gategraph keys create failed:\n{run.stdout}{run.stderr}")
         self.key = run.stdout.strip().splitlines()[-1]
+        self.tenant_keys = [self._new_key(gategraph, name) for name in ("tenant-a", "tenant-b")]
 
         port = self.args.port or free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -623,6 +647,14 @@ class Bench:
         empty_app.conf.update(broker_url=self.broker_url, task_default_queue=self.empty_queue)
         self._wait_api()
         self.say("API ready; waiting for the workers")
+
+    def _new_key(self, gategraph: list[str], tenant: str) -> str:
+        run = subprocess.run(
+            [*gategraph, "keys", "create", tenant], env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        if run.returncode:
+            raise StackError(f"gategraph keys create failed:\n{run.stdout}{run.stderr}")
+        return run.stdout.strip().splitlines()[-1]
 
     def _wait_api(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -789,6 +821,100 @@ class Bench:
             f"p99 {result.pct(99) * 1e3:.1f} ms"
         )
         return result
+
+    # ----------------------------------------------------------------- two tenants
+
+    def two_tenants(self) -> None:
+        """Tenant A keeps the workers busy with a backlog of ~0.3 s jobs; tenant B sends small jobs one at a time.
+
+        A's throughput is its jobs over the time from the first submission to the last end, alone
+        and then with B sending; B's latency is from submission (with Prefer: wait) to succeeded,
+        alone on the service and then behind A's backlog.
+        """
+        from tests.e2e.test_fair_scheduling import A_JOBS, neighbour_graph, neighbour_job
+
+        t = self.tenants
+        a, b = self.session(), self.session()
+        a.headers["Authorization"], b.headers["Authorization"] = (f"Bearer {k}" for k in self.tenant_keys)
+        self.say("two tenants: uploading A's graph")
+        a_graph = self._post_graph(a, neighbour_graph())
+        b_graph = self._post_graph(b, CS231N["graph"])
+        rng = random.Random(SEED)
+        bodies = [orjson.dumps(neighbour_job(rng)) for _ in range(A_JOBS)]
+        self._a_backlog(a, a_graph, bodies[:4], lambda: time.sleep(0.05))  # warm-up: both children load A's plan
+        for _ in range(5):
+            self._b_job(b, b_graph)
+        t.a_jobs = A_JOBS
+        t.b_alone = [self._b_job(b, b_graph) for _ in range(30)]
+        t.a_alone, _ = self._a_backlog(a, a_graph, bodies, lambda: time.sleep(0.05))
+        beside: list[float] = []
+        t.a_beside_b, t.a_seconds = self._a_backlog(a, a_graph, bodies, lambda: beside.append(self._b_job(b, b_graph)))
+        t.b_beside_a = beside
+        self.say(
+            f"two tenants: A {t.a_alone:.2f} jobs/s alone, {t.a_beside_b:.2f} beside B; B p50/p99 "
+            f"{Tenants.pct(t.b_alone, 50) * 1e3:.1f}/{Tenants.pct(t.b_alone, 99) * 1e3:.1f} ms alone, "
+            f"{Tenants.pct(beside, 50) * 1e3:.1f}/{Tenants.pct(beside, 99) * 1e3:.1f} ms beside A ({len(beside)} jobs)"
+        )
+
+    def _post_graph(self, s: requests.Session, definition: dict[str, Any]) -> str:
+        r = s.post(f"{self.base}/v1/graphs", json=definition, timeout=120)
+        if r.status_code != 201:
+            raise StackError(f"POST /v1/graphs: {r.status_code} {r.text[:500]}")
+        return r.json()["id"]
+
+    def _a_backlog(
+        self, s: requests.Session, graph_id: str, bodies: list[bytes], meanwhile: Callable[[], None]
+    ) -> tuple[float, float]:
+        """Submit A's jobs at once, call ``meanwhile`` until they have all ended; (A's jobs/s, median run s)."""
+        headers = {"Content-Type": "application/json"}
+        t0 = time.perf_counter()
+        ids = []
+        for body in bodies:
+            r = s.post(f"{self.base}/v1/graphs/{graph_id}/jobs", data=body, headers=headers, timeout=60)
+            if r.status_code != 202:
+                raise StackError(f"POST A's job: {r.status_code} {r.text[:500]}")
+            ids.append(r.json()["id"])
+        ended = threading.Event()
+
+        def keep_calling() -> None:
+            while not ended.is_set():
+                meanwhile()
+
+        side = threading.Thread(target=keep_calling, daemon=True)
+        side.start()
+        runs = []
+        try:
+            for job_id in ids:
+                job = {"status": "queued"}
+                while job["status"] not in TERMINAL:
+                    job = s.get(f"{self.base}/v1/jobs/{job_id}", params={"wait": 20}, timeout=60).json()
+                if job["status"] != "succeeded":
+                    raise StackError(f"A's job {job_id}: {job['status']} {job.get('error')}")
+                runs.append(_ts(job["finished_at"]) - _ts(job["started_at"]))
+            wall = time.perf_counter() - t0
+        finally:
+            ended.set()
+            side.join()
+        return len(ids) / wall, float(np.median(runs))
+
+    def _b_job(self, s: requests.Session, graph_id: str) -> float:
+        """One of B's jobs, with Prefer: wait: seconds from submission to succeeded."""
+        t0 = time.perf_counter()
+        r = s.post(
+            f"{self.base}/v1/graphs/{graph_id}/jobs",
+            json={"inputs": CS231N["inputs"]},
+            headers={"Prefer": "wait=20"},
+            timeout=60,
+        )
+        job = r.json()
+        while job.get("status") not in TERMINAL:
+            if r.status_code not in (200, 202):
+                raise StackError(f"B's job: {r.status_code} {r.text[:500]}")
+            r = s.get(f"{self.base}/v1/jobs/{job['id']}", params={"wait": 20}, timeout=60)
+            job = r.json()
+        if job["status"] != "succeeded":
+            raise StackError(f"B's job {job['id']}: {job['status']} {job.get('error')}")
+        return time.perf_counter() - t0
 
     # ----------------------------------------------------------------- the big graph
 
@@ -1258,6 +1384,26 @@ class Bench:
                     ratio >= TARGET_WAIT_THROUGHPUT,
                 )
             )
+        t = self.tenants
+        if t.b_beside_a:
+            p99 = Tenants.pct(t.b_beside_a, 99)
+            share = t.a_beside_b / t.a_alone
+            out.append(
+                Target(
+                    "two tenants: B's p99 beside A's backlog, s",
+                    f"<= {TARGET_B_P99_UNDER_LOAD}",
+                    p99,
+                    p99 <= TARGET_B_P99_UNDER_LOAD,
+                )
+            )
+            out.append(
+                Target(
+                    "two tenants: A's jobs/s beside B / alone",
+                    f">= {TARGET_A_THROUGHPUT_SHARE}",
+                    share,
+                    share >= TARGET_A_THROUGHPUT_SHARE,
+                )
+            )
         big, bj = self.big, self.batch
         speedup = bj.json / bj.arrow
         out.append(
@@ -1387,6 +1533,32 @@ class Bench:
                     f"{u['service'].pct(50) * 1e3:.1f} ms) beside an empty task's round trip "
                     f"{u['empty'].pct(50) * 1e3:.1f} ms"
                 )
+            parts.append("")
+        t = self.tenants
+        if t.b_beside_a:
+            parts.append(
+                f"Two tenants (SPEC.md 'Sharing the service fairly'): A submits {t.a_jobs} jobs at once (a "
+                f"{100_000:,}-gate graph x 8, gradients checked: {t.a_seconds:.3f} s each, median) and waits for "
+                "them; B sends the worked example one job at a time (Prefer: wait), alone and during A's backlog"
+            )
+            parts.append(
+                _table(
+                    ["tenant", "alone", "beside the other", "ratio"],
+                    [
+                        ["A: jobs/s", _num(t.a_alone), _num(t.a_beside_b), f"{t.a_beside_b / t.a_alone:.3f}"],
+                        *(
+                            [
+                                f"B: p{q} submission -> succeeded, ms",
+                                _num(Tenants.pct(t.b_alone, q) * 1e3),
+                                _num(Tenants.pct(t.b_beside_a, q) * 1e3),
+                                f"{Tenants.pct(t.b_beside_a, q) / Tenants.pct(t.b_alone, q):.1f}",
+                            ]
+                            for q in (50, 99)
+                        ),
+                        ["B: jobs", str(len(t.b_alone)), str(len(t.b_beside_a)), ""],
+                    ],
+                )
+            )
             parts.append("")
         if not math.isnan(big.whole):
             parts.append(
@@ -1736,6 +1908,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--gates", type=lambda t: int(float(t)), default=None, help="gates of the big graph (default 1e6, quick 1e4)"
     )
     parser.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
+    parser.add_argument(
+        "--only",
+        choices=("all", "small", "tenants"),
+        default="all",
+        help="only the small-job rounds, or only the two-tenant round (default: everything)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and the PostgreSQL database")
     return parser.parse_args(argv)
 
@@ -1750,9 +1928,13 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         bench.setup()
-        bench.small_jobs()
-        bench.big_graph()
-        bench.batch_job()
+        if args.only in ("all", "small"):
+            bench.small_jobs()
+        if args.only in ("all", "tenants"):
+            bench.two_tenants()
+        if args.only == "all":
+            bench.big_graph()
+            bench.batch_job()
         print(bench.render(), flush=True)
         return 0
     except StackError as exc:
