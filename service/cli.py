@@ -156,10 +156,18 @@ def _echo_json(value) -> None:
 @click.option("--check-gradients", is_flag=True, help="Also compare gradients with finite differences.")
 @click.option("--wait", is_flag=True, help="Wait for the job to end, with a progress bar; exit 1 if it fails.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option("--ttl", type=int, default=None, help="Keep the job this many seconds after it ends (default: JOB_TTL).")
 @_url
 @_key
 def submit(
-    graph_file: Path, inputs_file: Path, check_gradients: bool, wait: bool, timeout: float | None, url: str, key: str
+    graph_file: Path,
+    inputs_file: Path,
+    check_gradients: bool,
+    wait: bool,
+    timeout: float | None,
+    ttl: int | None,
+    url: str,
+    key: str,
 ) -> None:
     """Submit GRAPH_FILE (a definition, or a graph id in a .txt file) with the inputs of --inputs."""
     from service.cli_files import read_graph, read_inputs
@@ -169,7 +177,11 @@ def submit(
     # with --wait a fast job comes back ended in the submission's own answer (Prefer: wait)
     first_wait = min(SUBMIT_WAIT, timeout) if wait and timeout is not None else SUBMIT_WAIT if wait else 0
     graph = read_graph(graph_file)
-    job = _api(lambda: client.submit(graph, inputs, output_grads, check_gradients, tangents=tangents, wait=first_wait))
+    job = _api(
+        lambda: client.submit(
+            graph, inputs, output_grads, check_gradients, tangents=tangents, wait=first_wait, ttl_seconds=ttl
+        )
+    )
     if not wait:
         _echo_json(job)
         return

@@ -122,12 +122,15 @@ class Client:
         idempotency_key: str | None = None,
         tangents: dict[str, Any] | None = None,
         wait: float = 0,
+        ttl_seconds: int | None = None,
     ) -> dict[str, Any]:
         """Submit a job on a stored graph (its id) or on a definition (stored in the same call).
 
         ``tangents``: a direction over the inputs; every node then also has its tangent and grad_tangent.
         ``wait``: seconds (up to 30) the answer may wait for the job to end (``Prefer: wait``); the job
         answered is then already ended if it took less, else still queued or running.
+        ``ttl_seconds``: keep the job this long after it ends (default and most: the service's JOB_TTL);
+        as every submission here carries an Idempotency-Key, the job is kept at least a day.
         """
         body: dict[str, Any] = {"inputs": inputs}
         if output_grads is not None:
@@ -136,6 +139,8 @@ class Client:
             body["check_gradients"] = True
         if tangents is not None:
             body["tangents"] = tangents
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
         if isinstance(graph, str):
             path = f"/v1/graphs/{graph}/jobs"
         else:

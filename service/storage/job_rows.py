@@ -148,7 +148,7 @@ def new_job(
 ) -> dict[str, Any]:
     """The values of a queued job row (the caller inserts them with ``insert_job``, then enqueues it).
 
-    ``ttl_seconds``: how long the job is kept once it ended (None: until deleted).
+    ``ttl_seconds``: how long the job is kept once it ended (None: retention gives it JOB_TTL once it ended).
     """
     now = utcnow()
     return dict(
@@ -202,7 +202,7 @@ def expiry(
 ) -> datetime | None:
     """When a job that ended at ``finished_at`` is deleted: its TTL later, never before its key's 24 hours are up.
 
-    None (kept until deleted) for a job without a TTL: only jobs from before retention existed.
+    None for a job without a TTL (from before retention existed): retention stamps those itself.
     """
     if ttl_seconds is None:
         return None

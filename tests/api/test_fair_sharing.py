@@ -121,3 +121,29 @@ def test_ttl_over_the_maximum_is_422_and_an_ended_job_says_when_it_goes(client, 
     ended = client.get(f"/v1/jobs/{default['id']}").get_json()
     finished, expires = (datetime.fromisoformat(ended[k]) for k in ("finished_at", "expires_at"))
     assert expires - finished == timedelta(seconds=settings.job_ttl)
+
+
+def test_operators_see_each_tenants_jobs_by_state_and_stored_numbers(client, other, settings):
+    from click.testing import CliRunner
+
+    from service.cli import main
+
+    graph_id = client.post("/v1/graphs", json=GRAPH).get_json()["id"]  # 2 nodes: x and f
+    batch = client.post(f"/v1/graphs/{graph_id}/jobs", json={"inputs": {"x": [1, 2, 3]}}).get_json()
+    assert complete(settings, batch["id"]) == "succeeded"  # 2 nodes x 3 items, values and gradients: 12
+    along = _submit(client, graph_id, tangents={"x": 1}).get_json()
+    assert complete(settings, along["id"]) == "succeeded"  # 2 nodes, with tangents and their gradients': 8
+    _submit(client, graph_id)  # queued
+    other_graph = other.post("/v1/graphs", json=GRAPH).get_json()["id"]
+    _submit(other, other_graph)
+
+    env = {"DATABASE_URL": settings.database_url, "GATEGRAPH_HOME": settings.home}
+    result = CliRunner().invoke(main, ["usage"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.output.splitlines()]
+    assert lines[0] == ["tenant", "queued", "running", "succeeded", "failed", "canceled", "stored_numbers"]
+    assert lines[1:] == [["acme", "1", "0", "2", "0", "0", "20"], ["other", "1", "0", "0", "0", "0", "0"]]
+    only = CliRunner().invoke(main, ["usage", "--tenant", "other"], env=env).output.splitlines()
+    assert len(only) == 2 and only[1].startswith("other\t")
+    metrics = client.raw.get("/metrics").get_data(as_text=True)
+    assert "gategraph_stored_numbers 20.0" in metrics

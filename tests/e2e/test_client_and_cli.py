@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -97,10 +98,12 @@ def test_cli_submit_wait_status_nodes_top(base_url, keys, start_worker, example,
     graph.write_text(json.dumps(example["graph"]))
     inputs = tmp_path / "inputs.json"
     inputs.write_text(json.dumps(example["inputs"]))
-    result = run_cli(base_url, keys["acme"], "submit", str(graph), "--inputs", str(inputs), "--wait")
+    result = run_cli(base_url, keys["acme"], "submit", str(graph), "--inputs", str(inputs), "--wait", "--ttl", "90000")
     assert result.exit_code == 0, result.output
     job = json.loads(result.stdout[result.stdout.index("{") :])
     assert job["status"] == "succeeded" and job["outputs"] == {"f": -12.0}
+    kept = datetime.fromisoformat(job["expires_at"]) - datetime.fromisoformat(job["finished_at"])
+    assert kept == timedelta(seconds=90000)  # --ttl (25 h: over the day its Idempotency-Key is kept)
     assert json.loads(run_cli(base_url, keys["acme"], "status", job["id"]).stdout)["status"] == "succeeded"
     lines = [json.loads(line) for line in run_cli(base_url, keys["acme"], "nodes", job["id"]).stdout.splitlines()]
     assert {n["id"]: n["grad"] for n in lines} == {k: v["grad"] for k, v in example["expected"]["nodes"].items()}
