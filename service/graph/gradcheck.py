@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import forward
+from .engine import forward, new_buffers
 from .plan import Plan
 
 #: cbrt(machine epsilon): balances the O(h^2) truncation and O(eps/h) rounding errors
@@ -51,7 +51,7 @@ def check_gradients(
     if n_in == 0:
         return GradientCheck(0, columns, 0.0, 0.0, None)
     seeds = output_grads[:, :columns]
-    values = np.empty((plan.n_nodes, columns))
+    values, _ = new_buffers(plan, columns)  # the forward pass runs on rows in the kernels' layout
     values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
     abs_errors, rel_errors = np.empty(n_in), np.empty(n_in)
     for i in range(n_in):
@@ -72,4 +72,4 @@ def _loss(plan: Plan, values: np.ndarray, inputs: np.ndarray, seeds: np.ndarray)
     """L = sum over outputs of seed * value, per column."""
     values[: plan.n_inputs] = inputs
     forward(plan, values)
-    return (values[plan.outputs] * seeds).sum(axis=0)
+    return (values[plan.layout.outputs] * seeds).sum(axis=0)

@@ -1,7 +1,8 @@
 """Where numba keeps the compiled kernels: one directory per version of the op table's rules.
 
 numba's cache (``cache=True``) keys a compiled kernel on the contents of its own source file; the
-rules it inlines from ``ops.py`` and ``dispatch.py`` are not looked at. Edit a rule, and every
+rules it inlines from ``ops.py`` and ``dispatch.py`` (and the prefetch of ``prefetch.py``) are not
+looked at. Edit a rule, and every
 process would go on running kernels compiled from the old one, tests included (seen here: a
 broken ``mul_partial_tangent`` passed the property tests until the cache was cleared). So the
 kernel modules call ``use_cache_for_rules()`` before defining their kernels: it points numba at a
@@ -23,7 +24,8 @@ from pathlib import Path
 from numba.core import config
 
 HERE = Path(__file__).parent
-RULE_FILES = (HERE / "ops.py", HERE / "dispatch.py")
+# every file whose compiled functions the kernels inline
+RULE_FILES = (HERE / "ops.py", HERE / "dispatch.py", HERE / "prefetch.py")
 
 
 def rules_digest(rule_files: tuple[Path, ...] = RULE_FILES) -> str:

@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .layout import Layout, layout_of
 from .ops import NAMES
 
 INPUT, CONSTANT, GATE = "input", "constant", "gate"
@@ -59,6 +60,11 @@ class Plan:
     def index(self) -> dict[str, int]:
         """Node id -> node number (built on first use: a 10^6-node dict is not free)."""
         return dict(zip(self.ids, range(len(self.ids)), strict=True))
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The arrays as the kernels run them (``layout.py``): built on first use, then kept."""
+        return layout_of(self)
 
     def kind(self, node: int) -> str:
         """``input``, ``constant`` or ``gate``."""

@@ -46,8 +46,10 @@ from typing import Any, TextIO
 
 import numpy as np
 import orjson
+from numba import njit
 
 from service.graph import Plan, engine, evaluate, load_graph, loads
+from service.graph.dispatch import READS_OTHERS
 from tests.benchmarks.report import commit, version
 from tests.benchmarks.report import num as _num
 from tests.benchmarks.report import table as _table
@@ -63,11 +65,15 @@ DIRECTION_TARGETS = ((10**5, 1), (10**5, 64), (10**6, 1), (10**6, 64))  # (gates
 OVER_LIMIT_RUNS = {FLOOR_TARGET: "the floor target's", (10**6, 64): "the tangents target's"}  # run above MAX_CELLS
 SEED = 20261126
 
-# the targets, checked by ``_targets``
+# the targets, checked by ``_targets`` (issue #12's, and issue #14's for directions)
 TARGET_LOAD_RATIO = 2.0  # load_graph / json.loads at 10^6 gates
-TARGET_MEMORY_MIB = 100.0  # plan + values + grads at 10^6 binary gates, B=1
-TARGET_SPEEDUP = {"wide": 30.0, "deep": 25.0}  # Python loop / engine at 10^6 binary gates, B=1
-TARGET_FLOOR_RATIO = 5.0  # engine / memory copy at 10^5 gates, B=1024
+TARGET_MEMORY_MIB = 60.0  # plan (ids included) + values + grads at 10^6 binary gates, B=1
+TARGET_SPEEDUP = {"wide": 80.0, "deep": 40.0}  # Python loop / engine at 10^6 binary gates, B=1
+TARGET_MICROGRAD = 1000.0  # micrograd / engine at 10^5 binary gates, B=1
+MICROGRAD_MAX_GATES = 10**5  # above, micrograd's objects take minutes and gigabytes
+TARGET_GATHER_RATIO = 2.0  # engine / gather floor at 10^5 gates, B=1
+TARGET_FLOOR_RATIO = {"2": 3.0}  # engine / memory copy at 10^5 binary gates, B=1024
+TARGET_EDGE_FLOOR_RATIO = {"2-6": 5.0}  # engine / edge floor at 10^5 n-ary gates, B=1024
 TARGET_DIRECTION_RATIO = 2.5  # evaluate with tangents / without, at DIRECTION_TARGETS
 
 MiB = 2**20
@@ -186,6 +192,63 @@ def python_loops(ops, ptr, args, order, first_gate, leaves, outputs):
     return vals, grads
 
 
+# --------------------------------------------------------------------------- micrograd and the gather floor
+
+
+def micrograd_value_class() -> type | None:
+    """micrograd's ``Value`` (its PyPI package, a benchmark-only baseline), or None where it is not installed."""
+    try:
+        from micrograd.engine import Value
+    except ImportError:
+        return None
+    return Value
+
+
+def micrograd_loops(value_class: type, ops, args, first_gate, leaves, outputs):
+    """Forward and backward of a binary plan as micrograd's users run it: a ``Value`` a node.
+
+    The forward pass builds the graph (micrograd computes as it builds); ``Value.backward`` would
+    order it with a recursive depth-first search, which overflows the stack on a deep chain, so
+    its ``_backward`` closures are called last gate first, a reverse topological order here
+    (gates are listed in topological order), after seeding every output, as L sums them.
+    """
+    nodes = [value_class(v) for v in leaves]
+    for g, op in enumerate(ops):
+        a = nodes[args[2 * g]]
+        b = nodes[args[2 * g + 1]]
+        nodes.append(a * b if op else a + b)
+    for o in outputs:
+        nodes[o].grad = 1.0
+    for node in reversed(nodes[first_gate:]):
+        node._backward()
+    return nodes
+
+
+@njit(nogil=True)
+def gather_floor(bounds, index, table, out):  # pragma: no cover - compiled
+    """One random 8-byte read per edge (``table[index[k]]``) and one write per node: what a pass must touch.
+
+    Node i sums the edges ``bounds[i]:bounds[i + 1]`` (the edges spread evenly over the nodes).
+    """
+    for i in range(out.size):
+        total = 0.0
+        for k in range(bounds[i], bounds[i + 1]):
+            total += table[index[k]]
+        out[i] = total
+
+
+def edge_rows(plan: Plan) -> int:
+    """Rows of B numbers forward + backward must read or write at least: 2G + 3E + E_r.
+
+    Forward: each edge's input row read (E), each gate's row written (G). Backward: each gate's
+    gradient row read (G), each edge's gradient row read and written (2E), and the value rows of
+    the inputs of gates whose partial reads the other inputs (``mul``: E_r edges).
+    """
+    arity = np.diff(plan.ptr)
+    reads_others = READS_OTHERS[plan.ops]
+    return 2 * plan.n_gates + 3 * int(plan.sources.size) + int(arity[reads_others].sum())
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -250,7 +313,10 @@ class Row:
     eval_ns: float | None = None  # per gate (B=1) or gate x item
     kern_ns: float | None = None
     py_ns: float | None = None  # per gate, B=1
+    mg_ns: float | None = None  # micrograd, per gate, B=1, binary graphs up to MICROGRAD_MAX_GATES
+    gather_ns: float | None = None  # the gather floor, per gate, B=1
     floor_ns: float | None = None
+    efloor_ns: float | None = None  # the edge floor, per gate x item, B>1
     dir_ns: float | None = None  # evaluate with a direction: tangents and gradients' tangents too
     mem_mib: float | None = None
     tm_mib: float | None = None
@@ -266,8 +332,20 @@ class Row:
         return _ratio(self.py_ns, self.eval_ns)
 
     @property
+    def mg_ratio(self) -> float | None:
+        return _ratio(self.mg_ns, self.eval_ns)
+
+    @property
+    def gather_ratio(self) -> float | None:
+        return _ratio(self.eval_ns, self.gather_ns)
+
+    @property
     def floor_ratio(self) -> float | None:
         return _ratio(self.eval_ns, self.floor_ns)
+
+    @property
+    def efloor_ratio(self) -> float | None:
+        return _ratio(self.eval_ns, self.efloor_ns)
 
     @property
     def dir_ratio(self) -> float | None:
@@ -394,7 +472,7 @@ class Bench:
         parsed = None  # freed now: the timed lambdas that read it have run
         gc.collect()
 
-        ids_bytes = sys.getsizeof(plan.ids) + sum(map(sys.getsizeof, plan.ids))
+        ids_bytes = ids_nbytes(plan)
         self.graphs.append(
             GraphInfo(
                 label,
@@ -425,6 +503,22 @@ class Bench:
             t0 = clock()
             py_values, py_grads = python_loops(*lists)
             py_s = min(py_s, clock() - t0)
+        mg_s = None
+        value_class = micrograd_value_class()
+        if value_class is not None and arity == "2" and n <= MICROGRAD_MAX_GATES:
+            self.say(f"{label} {n:.0e}: micrograd")
+            ops, _, args, _, first_gate, leaves, outputs = lists
+            mg_s = math.inf
+            for _ in range(3 if n <= 10**4 else 1):
+                gc.collect()
+                t0 = clock()  # the collector on, as micrograd's users run it
+                mg_nodes = micrograd_loops(value_class, ops, args, first_gate, leaves, outputs)
+                mg_s = min(mg_s, clock() - t0)
+                mg_values = np.array([v.data for v in mg_nodes], dtype=float)
+                mg_grads = np.array([v.grad for v in mg_nodes], dtype=float)
+                del mg_nodes
+            if not (np.allclose(mg_values, py_values, rtol=1e-9) and np.allclose(mg_grads, py_grads, rtol=1e-9)):
+                mg_s = math.nan  # a baseline that disagrees is no baseline
         del lists
         py_values = np.array(py_values)
         py_grads = np.array(py_grads)
@@ -444,6 +538,7 @@ class Bench:
                 first = False
             if batch == 1:
                 row.py_ns = py_s / n * 1e9
+                row.mg_ns = None if mg_s is None else mg_s / n * 1e9
             self.evaluation(row, plan, np.ascontiguousarray(x_all[:, :batch]), py_values, py_grads)
             self.rows.append(row)
 
@@ -462,7 +557,7 @@ class Bench:
         tracemalloc.stop()
         ev, eg = result.values[:, 0].copy(), result.grads[:, 0].copy()
         finite = bool(np.isfinite(result.values).all() and np.isfinite(result.grads).all())
-        row.mem_mib = (plan.nbytes + result.values.nbytes + result.grads.nbytes) / MiB
+        row.mem_mib = (plan.nbytes + ids_nbytes(plan) + result.values.nbytes + result.grads.nbytes) / MiB
         del result
         agree = np.allclose(ev, py_values, rtol=1e-9, atol=0) and np.allclose(eg, py_grads, rtol=1e-9, atol=0)
         row.ok = "yes" if agree and finite else ("NO: differs" if not agree else "NO: not finite")
@@ -484,11 +579,10 @@ class Bench:
         row.dir_ns = best_time(lambda: evaluate(plan, x, tangents=direction), **runs) * per
 
         # the kernels alone, on buffers allocated once (evaluate also allocates and fills them)
-        values = np.empty((plan.n_nodes, batch))
+        values, grads = engine.new_buffers(plan, batch)
         values.fill(0.0)  # fault every page in now, not in the first timed run
         values[: plan.n_inputs] = x
         values[plan.n_inputs : plan.first_gate] = plan.constants[:, None]
-        grads = np.zeros_like(values)
 
         def reset() -> None:
             grads.fill(0.0)
@@ -518,6 +612,31 @@ class Bench:
             * per
         )
         src = dst = None  # freed now: the timed lambdas that read it have run
+        if batch > 1:
+            # the edge floor: the copy's rate (per byte) over the rows forward + backward must touch,
+            # (2G + 3E + E_r) rows of B numbers (``edge_rows``); a copy reads and writes each byte it
+            # copies, two touches, so the rows' bytes count half
+            row_bytes = 8 * batch
+            row.efloor_ns = row.floor_ns * (edge_rows(plan) * row_bytes / 2) / touched
+        else:
+            # the gather floor: one random 8-byte read per edge, one write per node
+            index = np.random.default_rng([SEED, 13, plan.n_gates]).integers(0, plan.n_nodes, plan.sources.size)
+            index = index.astype(np.int32)
+            bounds = np.arange(plan.n_nodes + 1, dtype=np.int64) * index.size // plan.n_nodes
+            table = np.ones(plan.n_nodes)
+            out = np.zeros(plan.n_nodes)
+            gather_floor(bounds, index, table, out)
+            row.gather_ns = (
+                best_time(
+                    lambda: gather_floor(bounds, index, table, out), min_runs=self.eval_runs, budget=self.budget / 2
+                )
+                * per
+            )
+
+
+def ids_nbytes(plan: Plan) -> int:
+    """Bytes held by the plan's ids: the list and its ``str`` objects (not in ``plan.nbytes``)."""
+    return sys.getsizeof(plan.ids) + sum(map(sys.getsizeof, plan.ids))
 
 
 def _warm_up() -> None:
@@ -535,6 +654,9 @@ def _warm_up() -> None:
     for batch in (1, 4):
         evaluate(plan, np.ones((3, batch)))
         evaluate(plan, np.ones((3, batch)), tangents=np.ones((3, batch)))
+    binary = load_graph({"inputs": ["a", "b"], "gates": [{"id": "p", "op": "mul", "inputs": ["a", "b"]}]})
+    evaluate(binary, np.ones((2, 1)))
+    gather_floor(np.arange(3), np.zeros(2, np.int32), np.ones(2), np.zeros(2))
 
 
 # --------------------------------------------------------------------------- targets
@@ -563,7 +685,7 @@ def _targets(rows: list[Row]) -> list[Target]:
         row = find(f"{shape} 2", 10**6, 1)
         targets.append(
             target(
-                f"plan+values+grads MiB, {shape} 2, 10^6 gates, B=1",
+                f"plan+ids+values+grads MiB, {shape} 2, 10^6 gates, B=1",
                 f"< {TARGET_MEMORY_MIB:.0f}",
                 row and row.mem_mib,
                 lambda v: v < TARGET_MEMORY_MIB,
@@ -581,17 +703,39 @@ def _targets(rows: list[Row]) -> list[Target]:
             )
         )
 
-    def every_graph(gates: int, batch: int, what: str, limit: float, measured: Callable[[Row], float | None]) -> None:
+    for shape in SHAPES:
+        row = find(f"{shape} 2", MICROGRAD_MAX_GATES, 1)
+        targets.append(
+            target(
+                f"speedup over micrograd, {shape} 2, {_pow10(MICROGRAD_MAX_GATES)} gates, B=1",
+                f">= {TARGET_MICROGRAD:,.0f}",
+                row and row.mg_ratio,
+                lambda v: v >= TARGET_MICROGRAD,
+            )
+        )
+
+    def every_graph(
+        gates: int,
+        batch: int,
+        what: str,
+        limit: float,
+        measured: Callable[[Row], float | None],
+        arities: tuple[str, ...] = tuple(ARITIES),
+    ) -> None:
         """One target a graph kind at (gates, batch): the row's ``measured`` at most ``limit``."""
         for shape in SHAPES:
-            for arity in ARITIES:
+            for arity in arities:
                 row = find(f"{shape} {arity}", gates, batch)
                 label = f"{what}, {shape} {arity}, {_pow10(gates)} gates, B={batch}"
                 targets.append(target(label, f"<= {limit:g}", row and measured(row), lambda v: v <= limit))
 
+    every_graph(10**5, 1, "engine / gather floor", TARGET_GATHER_RATIO, lambda r: r.gather_ratio)
     for gates, batch in DIRECTION_TARGETS:
         every_graph(gates, batch, "with tangents / plain passes", TARGET_DIRECTION_RATIO, lambda r: r.dir_ratio)
-    every_graph(*FLOOR_TARGET, "engine / memory floor", TARGET_FLOOR_RATIO, lambda r: r.floor_ratio)
+    for arity, limit in TARGET_FLOOR_RATIO.items():
+        every_graph(*FLOOR_TARGET, "engine / memory floor", limit, lambda r: r.floor_ratio, (arity,))
+    for arity, limit in TARGET_EDGE_FLOOR_RATIO.items():
+        every_graph(*FLOOR_TARGET, "engine / edge floor", limit, lambda r: r.efloor_ratio, (arity,))
     return targets
 
 
@@ -684,8 +828,14 @@ def render(report: Report, elapsed: float, sizes: list[int], batches: list[int],
         "kern",
         "python",
         "speedup",
+        "mgrad",
+        "x mgrad",
+        "gather",
+        "eval/gather",
         "floor",
         "eval/floor",
+        "efloor",
+        "eval/efloor",
         "dir",
         "dir/eval",
         "mem MiB",
@@ -707,8 +857,14 @@ def render(report: Report, elapsed: float, sizes: list[int], batches: list[int],
                 _num(r.kern_ns),
                 _num(r.py_ns),
                 _num(r.speedup),
+                _num(r.mg_ns),
+                _num(r.mg_ratio),
+                _num(r.gather_ns),
+                _num(r.gather_ratio),
                 _num(r.floor_ns),
                 _num(r.floor_ratio),
+                _num(r.efloor_ns),
+                _num(r.efloor_ratio),
                 _num(r.dir_ns),
                 _num(r.dir_ratio),
                 _num(r.mem_mib),
@@ -719,7 +875,14 @@ def render(report: Report, elapsed: float, sizes: list[int], batches: list[int],
     parts.append(_table(header, lines, right=set(range(1, len(header) - 1))))
     parts.append(
         "times in ns per gate (B=1) or per gate x item (B>1); json, orjson, load (collector off) and "
-        "python on the B=1 row; dir: evaluate along a direction (tangents and gradients' tangents too)"
+        "python on the B=1 row; dir: evaluate along a direction (tangents and gradients' tangents too)",
+    )
+    missing = "" if micrograd_value_class() else " (not installed: pip install micrograd)"
+    parts.append(
+        f"mgrad: micrograd (collector on), binary graphs up to {_pow10(MICROGRAD_MAX_GATES)} gates{missing}; "
+        "gather: one random 8-byte read per edge + one write per node (B=1); floor: one copy of values, grads "
+        "and the plan's arrays; efloor: the copy's rate over (2G + 3E + E_r) rows of B numbers, E_r the edges of "
+        "gates whose partial reads the other inputs (mul), half of them as bytes copied (B>1)"
     )
     if any(r.over_limit for r in report.rows):
         parts.append(f"* above the {MAX_CELLS:.0e}-cell limit: run only for the memory-floor or tangents target")

@@ -45,3 +45,12 @@ def test_non_finite_loss_is_reported_not_hidden():
     plan, bound, result = setup({"x": 1e200, "y": 1e200, "z": 0.0})
     report = check_gradients(plan, bound.values, bound.output_grads, result.grads)
     assert np.isnan(report.max_rel_error) or np.isinf(report.max_rel_error)
+
+
+def test_gates_listed_out_of_order_are_checked_in_the_plans_numbering():
+    listed = {**DEFINITION, "gates": DEFINITION["gates"][::-1]}
+    plan = load_graph(listed)
+    bound = bind_inputs(plan, {"x": 1.3, "y": -0.7, "z": 2.0})
+    result = evaluate(plan, bound.values, bound.output_grads)
+    report = check_gradients(plan, bound.values, bound.output_grads, result.grads)
+    assert plan.layout.row_of is not None and report.max_rel_error < 1e-7

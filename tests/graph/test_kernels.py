@@ -75,7 +75,50 @@ def test_batch_kernels_at_one_column_agree_with_the_one_assignment_kernels():
     values[3] = 2.0
     grads = np.zeros_like(values)
     grads[plan.outputs] = 1.0
-    arrays = (plan.ops, plan.ptr, plan.sources, plan.order, plan.first_gate)
+    layout = plan.layout
+    arrays = (layout.ops, layout.ptr, layout.sources, layout.first_gate)
     kernels.forward_batch(*arrays, values)
     kernels.backward_batch(*arrays, values, grads, np.empty((plan.max_arity + 1, 1)))
     assert values.tolist() == one.values.tolist() and grads.tolist() == one.grads.tolist()
+
+
+def test_the_binary_kernels_agree_with_the_general_ones():
+    from service.graph import kernels
+
+    rng = np.random.default_rng(5)
+    nodes = ["n0", "n1", "n2"]
+    gates = []
+    for i in range(40):
+        inputs = [str(n) for n in rng.choice(nodes, 2)]  # a gate may read one node twice
+        gates.append({"id": f"g{i}", "op": ("add", "mul")[int(rng.integers(2))], "inputs": inputs})
+        nodes.append(f"g{i}")
+    plan = load_graph({"inputs": ["n0", "n1", "n2"], "gates": gates})
+    layout = plan.layout
+    assert layout.binary
+    results = []
+    for pairs in (True, False):
+        buffer = np.zeros((plan.n_nodes, 2))
+        buffer[:3, 0] = [0.5, -1.25, 2.0]
+        buffer[layout.outputs, 1] = 1.0
+        if pairs:
+            kernels.forward_pairs(layout.ops, layout.sources, layout.first_gate, buffer)
+            kernels.backward_pairs(layout.ops, layout.sources, layout.first_gate, buffer)
+        else:
+            arrays = (layout.ops, layout.ptr, layout.sources, layout.first_gate)
+            kernels.forward_one(*arrays, buffer)
+            kernels.backward_one(*arrays, buffer, np.empty(2))
+        results.append(buffer)
+    assert results[0].tolist() == results[1].tolist()
+
+
+def test_passes_on_buffers_of_any_layout_agree_with_evaluate():
+    plan = load_graph(WIDE)
+    x = np.array([[3.0], [-1.0], [2.0]])
+    one = evaluate(plan, x)
+    for values, grads in (engine.new_buffers(plan, 1), (np.empty((plan.n_nodes, 1)), np.zeros((plan.n_nodes, 1)))):
+        values[:3] = x
+        values[3] = 2.0
+        grads[plan.outputs] = 1.0
+        engine.forward(plan, values)
+        engine.backward(plan, values, grads)
+        assert values.tolist() == one.values.tolist() and grads.tolist() == one.grads.tolist()
