@@ -82,7 +82,6 @@ def submit_job(data: dict[str, Any], graph_id: Any) -> Response:
     key, digest = _idempotency(str(graph_id))
     if (replay := _replay(key, digest, wait)) is not None:
         return replay
-    _check_room()
     graph_id = str(graph_id)
     plan = plan_cache().cached_for(graph_id, caller().tenant_id)  # a graph deleted since fails the insert: 404
     if plan is None and (plan := plan_cache().get(db(), tenant_graph_id(graph_id))) is None:
@@ -102,7 +101,6 @@ def submit_graph_and_job(data: dict[str, Any]) -> Response:
     key, digest = _idempotency("")
     if (replay := _replay(key, digest, wait)) is not None:
         return replay
-    _check_room()
     plan: Plan = data["graph"]
     bound = _bind(plan, data)
     graph = save_graph(db(), caller().tenant_id, plan)
@@ -177,23 +175,23 @@ def _ttl(data: dict[str, Any]) -> int:
     return ttl
 
 
-def _check_room() -> None:
-    """:raise ApiProblem: 429 when the caller's tenant has MAX_QUEUED_PER_TENANT jobs queued or running."""
-    most = settings().max_queued_per_tenant
-    if job_rows.active_jobs(db(), caller().tenant_id, most) >= most:
-        raise queue_full(most)
-
-
 def _insert_and_send(graph_id: str, values: dict[str, Any], key: str | None, digest: str | None) -> Job | Response:
-    """The new job, committed and enqueued; or the answer of a concurrent submission with the same key."""
+    """The new job, committed and enqueued; or the answer of a concurrent submission with the same key.
+
+    :raise ApiProblem: 429 when the caller's tenant has MAX_QUEUED_PER_TENANT jobs queued or running
+        (a graph stored by the same request is then rolled back with the job).
+    """
+    most = settings().max_queued_per_tenant
     try:
-        job = job_rows.insert_job(db(), values)
+        job = job_rows.insert_job(db(), values, room=most)
     except IntegrityError:  # the same Idempotency-Key submitted concurrently, or the graph deleted meanwhile
         db().rollback()
         if (replay := _replay(key, digest, 0)) is not None:
             return replay
         tenant_graph_id(graph_id)  # 404 if it is gone
         raise
+    if job is None:
+        raise queue_full(most)
     _enqueue(job)
     return job
 

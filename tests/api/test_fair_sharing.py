@@ -49,6 +49,7 @@ def test_a_tenant_at_its_cap_is_refused_until_its_jobs_end(capped, settings):
     _assert_429(_submit(acme, graph_id), "queued-jobs", "MAX_QUEUED_PER_TENANT=3")
     _assert_429(acme.post("/v1/jobs", json={"graph": GRAPH, "inputs": {"x": 1}}), "queued-jobs", "3 jobs")
     assert acme.get("/v1/graphs").get_json()["items"][0]["id"] == graph_id  # the refused one-step stored no graph
+    assert_problem(_submit(acme, graph_id, inputs={}), 422, "missing 1 input(s)")  # a bad body is named even at the cap
     other_graph = other.post("/v1/graphs", json=GRAPH).get_json()["id"]
     assert _submit(other, other_graph).status_code == 202  # another tenant is unaffected
     assert complete(settings, jobs[0].get_json()["id"]) == "succeeded"

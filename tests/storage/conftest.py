@@ -28,6 +28,6 @@ def submit(settings):
             tenant_id = session.scalar(select(Tenant.id).where(Tenant.name == tenant))
             bound = JobInputs(np.array([[1.0]]), np.array([[1.0]]), False)
             values = job_rows.new_job(tenant_id, graphs[tenant], bound, False, key, key and "digest", ttl)
-            return job_rows.insert_job(session, values).id
+            return job_rows.insert_job(session, values, room=100).id
 
     return queue

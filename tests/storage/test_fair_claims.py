@@ -1,4 +1,4 @@
-"""Fair claims, the per-tenant count and expiry stamps of job rows, on both databases.
+"""Fair claims, the per-tenant cap and expiry stamps of job rows, on both databases.
 
 A claim takes the job its message was sent for only when that job's tenant has no fewer running
 jobs than any other tenant with queued jobs; otherwise the oldest job of the tenant whose turn it is.
@@ -6,9 +6,11 @@ jobs than any other tenant with queued jobs; otherwise the oldest job of the ten
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from service.graph import JobInputs
 from service.storage import job_rows
 from service.storage.database import get_engine, session_factory
 from service.storage.models import Job, Tenant
@@ -52,16 +54,26 @@ def test_a_job_another_claim_holds_is_skipped(settings, submit):
     assert _claim_next(settings, free) == held  # back to queued when the holder rolled back
 
 
-def test_active_jobs_are_counted_up_to_the_cap(settings, submit):
+def test_a_job_is_inserted_only_while_its_tenant_has_room_under_the_cap(settings, submit):
     jobs = [submit("a") for _ in range(3)]
-    submit("b")
+    other = submit("b")
     assert _claim_next(settings, jobs[0]) == jobs[0]
     with session_factory(settings.database_url)() as session:
         tenant = session.scalar(select(Tenant.id).where(Tenant.name == "a"))
-        assert job_rows.active_jobs(session, tenant, 10) == 3  # 1 running, 2 queued
-        assert job_rows.active_jobs(session, tenant, 2) == 2
+        graph_id = session.scalar(select(Job.graph_id).where(Job.id == jobs[0]))
+
+        def insert(room: int) -> Job | None:
+            bound = JobInputs(np.array([[1.0]]), np.array([[1.0]]), False)
+            return job_rows.insert_job(session, job_rows.new_job(tenant, graph_id, bound, False, None, None), room)
+
+        assert insert(room=3) is None  # 1 running and 2 queued fill it
+        assert insert(room=4) is not None  # now 4 active
         job_rows.cancel(session, jobs[1])
-        assert job_rows.active_jobs(session, tenant, 10) == 2
+        job_rows.cancel(session, other)  # another tenant's jobs take none of its room
+        assert insert(room=4) is not None
+        assert insert(room=4) is None
+        statuses = session.execute(select(Job.status, func.count()).where(Job.tenant_id == tenant).group_by(Job.status))
+        assert dict(statuses.all()) == {"running": 1, "queued": 3, "canceled": 1}
 
 
 def test_an_ended_job_expires_its_ttl_later_and_a_keyed_one_not_before_a_day(settings, submit):

@@ -21,7 +21,7 @@ def _queued_job(settings) -> str:
         session.commit()
         bound = JobInputs(np.array([[2.0], [3.0]]), np.array([[1.0]]), False)
         values = job_rows.new_job(tenant_id, graph.id, bound, False, None, None)
-        return job_rows.insert_job(session, values).id
+        return job_rows.insert_job(session, values, room=100).id
 
 
 def test_claim_reads_the_job_and_fences_the_final_write(settings):
@@ -40,3 +40,22 @@ def test_claim_reads_the_job_and_fences_the_final_write(settings):
         job = session.get(Job, job_id)
         assert job.status == "succeeded" and job.attempts == 2 and job.finished_at >= job.started_at
         assert outputs_from_row(job.output_values, job.outputs, ["f"]) == {"f": np.array([6.0])}
+
+
+def test_a_new_job_is_stored_with_every_value_it_was_given(settings):
+    with session_factory(settings.database_url)() as session:
+        create_key(session, "acme")
+        tenant_id = session.scalar(select(Tenant.id))
+        graph = save_graph(
+            session, tenant_id, load_graph({"inputs": ["x"], "gates": [{"id": "f", "op": "add", "inputs": ["x", "x"]}]})
+        )
+        session.commit()
+        bound = JobInputs(np.array([[2.0, 3.0]]), np.array([[1.0, 1.0]]), True)
+        values = job_rows.new_job(tenant_id, graph.id, bound, True, "key-1", "digest-1", 60)
+        job_rows.insert_job(session, values, room=1)
+        stored = session.get(Job, values["id"])
+        for column, value in values.items():
+            stored_value = getattr(stored, column)
+            if column in ("created_at", "enqueued_at"):  # SQLite hands datetimes back without their zone
+                stored_value, value = stored_value.replace(tzinfo=None), value.replace(tzinfo=None)
+            assert stored_value == value, column

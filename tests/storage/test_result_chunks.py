@@ -24,7 +24,8 @@ def _running_job(settings, n_inputs: int, batch_size: int) -> tuple[str, int]:
         graph = save_graph(session, tenant_id, plan)
         session.commit()
         bound = JobInputs(np.ones((n_inputs, batch_size)), np.ones((1, batch_size)), batch_size > 1)
-        job_id = job_rows.insert_job(session, job_rows.new_job(tenant_id, graph.id, bound, False, None, None)).id
+        values = job_rows.new_job(tenant_id, graph.id, bound, False, None, None)
+        job_id = job_rows.insert_job(session, values, room=100).id
     with get_engine(settings.database_url).connect() as connection:
         claimed = job_rows.claim(connection, job_id, job_rows.seconds_ago(60))
     return job_id, claimed
