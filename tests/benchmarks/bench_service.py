@@ -770,9 +770,10 @@ class Bench:
             self.empty_rounds.append(self.clients_run(f"empty round {i + 1}", empty_job, self.empty_jobs))
             self.service_rounds.append(self.clients_run(f"service round {i + 1}", service_job, self.service_jobs))
             self.wait_rounds.append(self.clients_run(f"wait round {i + 1}", wait_job, self.service_jobs))
-        # unloaded: one client, one job at a time
+        # unloaded: one client, one job at a time (enough of them for a steady p50: 100, or 30 quick)
+        unloaded_jobs = max(30, 2 * self.service_jobs)
         for what, fn in (("empty", empty_job), ("service", service_job), ("wait", wait_job)):
-            self.unloaded.append(self.clients_run(f"{what}, 1 client", fn, 30, clients=1))
+            self.unloaded.append(self.clients_run(f"{what}, 1 client", fn, unloaded_jobs, clients=1))
         done.close()
 
     def clients_run(
