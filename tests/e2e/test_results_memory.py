@@ -63,7 +63,7 @@ def gunicorn(worker_env, tmp_path):
         try:
             requests.get(f"{url}/healthz", timeout=1)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing the app
             assert time.monotonic() < deadline and process.poll() is None, log.read_text()
             time.sleep(0.2)
     children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
