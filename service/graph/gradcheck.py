@@ -65,7 +65,7 @@ def check_gradients(
         scale = np.maximum(np.maximum(np.abs(grads[i, :columns]), np.abs(slope)), 1e-12)
         abs_errors[i], rel_errors[i] = err.max(), (err / scale).max()
     worst = int(np.argmax(np.where(np.isnan(rel_errors), np.inf, rel_errors)))  # NaN: the worst of all
-    return GradientCheck(n_in, columns, float(abs_errors.max()), float(rel_errors[worst]), plan.ids[worst])
+    return GradientCheck(n_in, columns, float(abs_errors.max()), float(rel_errors[worst]), plan.id_of(worst))
 
 
 def _loss(plan: Plan, values: np.ndarray, inputs: np.ndarray, seeds: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """A Plan's arrays to bytes and back, so a compiled graph is stored once and never re-validated.
 
 The blob is an ``.npz`` of the plan's arrays; node ids are not in it (storage keeps them in
-chunks, for paging and lookups). The edge array is stored under its first name, ``args``, so
-blobs written before it was called ``sources`` still load.
+chunks, for paging and lookups) and are joined into the plan's bytes (``node_ids.py``) on load,
+so a plan kept in a cache holds no ``str`` per node. The edge array is stored under its first
+name, ``args``, so blobs written before it was called ``sources`` still load.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import io
 
 import numpy as np
 
+from .node_ids import JoinedIds
 from .plan import Plan
 
 #: Plan attribute -> key in the blob.
@@ -31,8 +33,16 @@ def plan_to_bytes(plan: Plan) -> bytes:
     return buffer.getvalue()
 
 
-def plan_from_bytes(blob: bytes, ids: list[str], name: str | None = None) -> Plan:
+def plan_from_bytes(blob: bytes, ids: list[str] | JoinedIds, name: str | None = None) -> Plan:
+    """The plan of a blob and its node ids (as storage reads them, a list; or joined already).
+
+    :raise ValueError: the number of ids is not the plan's number of nodes.
+    """
+    node_ids = ids if isinstance(ids, JoinedIds) else JoinedIds.of(ids)
     with np.load(io.BytesIO(blob)) as arrays:
         n_inputs, max_arity = (int(v) for v in arrays["meta"])
         parts = {name: arrays[key] for name, key in _KEYS.items()}
-    return Plan(ids=ids, n_inputs=n_inputs, name=name, max_arity=max_arity, **parts)
+    plan = Plan(node_ids=node_ids, n_inputs=n_inputs, name=name, max_arity=max_arity, **parts)
+    if plan.n_nodes != plan.first_gate + plan.n_gates:
+        raise ValueError(f"{plan.n_nodes} ids for a plan of {plan.first_gate + plan.n_gates} nodes")
+    return plan

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from .compile import compile_graph
@@ -155,16 +156,16 @@ class GraphDefinitionSchema(Schema):
         limits = self.limits
         problems = []
         gates = data["gates"]
-        if len(gates.ids) > limits.max_gates:
-            problems.append(Problem("gates", f"has {len(gates.ids)} gates; the limit is max_gates={limits.max_gates}"))
+        if gates.n_gates > limits.max_gates:
+            problems.append(Problem("gates", f"has {gates.n_gates} gates; the limit is max_gates={limits.max_gates}"))
         leaves = len(data["inputs"]) + len(data.get("constants", {}))
         if leaves > limits.max_leaves:
             problems.append(
                 Problem("inputs", f"has {leaves} inputs and constants; the limit is max_leaves={limits.max_leaves}")
             )
-        widest = max(map(len, gates.inputs))
+        widest = int(gates.arity.max())  # counted once, by the gate list's check
         if widest > limits.max_gate_inputs:
-            i = next(i for i, refs in enumerate(gates.inputs) if len(refs) == widest)
+            i = int(np.argmax(gates.arity))  # the first of the widest
             problems.append(
                 Problem(
                     f"gates[{i}].inputs", f"has {widest} inputs; the limit is max_gate_inputs={limits.max_gate_inputs}"

@@ -635,8 +635,16 @@ class Bench:
 
 
 def ids_nbytes(plan: Plan) -> int:
-    """Bytes held by the plan's ids: the list and its ``str`` objects (not in ``plan.nbytes``)."""
-    return sys.getsizeof(plan.ids) + sum(map(sys.getsizeof, plan.ids))
+    """Bytes held by the plan's ids (not in ``plan.nbytes``): the joined bytes and their offsets,
+    and the list of ``str`` objects and the id -> number dict if either has been built (both are
+    kept once built; neither is here)."""
+    held = sys.getsizeof(plan.node_ids.text) + plan.node_ids.starts.nbytes
+    built = plan.__dict__  # where functools.cached_property keeps them
+    if "ids" in built:
+        held += sys.getsizeof(built["ids"]) + sum(map(sys.getsizeof, built["ids"]))
+    if "index" in built:
+        held += sys.getsizeof(built["index"]) + sum(map(sys.getsizeof, built["index"]))
+    return held
 
 
 def _warm_up() -> None:

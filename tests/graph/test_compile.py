@@ -6,11 +6,13 @@ import pytest
 from service.graph import InvalidInput
 from service.graph.compile import compile_graph
 from service.graph.ops import ADD, MUL
-from service.graph.structure import GateColumns
+from service.graph.structure import GateColumns, check_gates
 
 
 def _columns(*gates: tuple[str, str, list[str]]) -> GateColumns:
-    return GateColumns([g[0] for g in gates], [g[1] for g in gates], [g[2] for g in gates])
+    columns, problems = check_gates([{"id": i, "op": op, "inputs": refs} for i, op, refs in gates])
+    assert problems == []
+    return columns
 
 
 def test_nodes_are_numbered_inputs_constants_gates_and_edges_point_at_them():
@@ -52,3 +54,9 @@ def test_arrays_have_the_kernels_types():
     plan = compile_graph(["x"], {"c": 1.5}, _columns(("q", "add", ["x", "c"])))
     assert plan.ops.dtype == np.uint8 and plan.sources.dtype == np.int32 and plan.ptr.dtype == np.int64
     assert plan.constants.dtype == np.float64 and plan.order.dtype == np.int32
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "é"])
+def test_ids_that_skipped_validation_are_refused_not_misread(bad):
+    with pytest.raises(ValueError):  # UnicodeEncodeError is one
+        compile_graph([bad], {}, _columns(("q", "add", ["x", "x"])))
