@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from service.graph import Plan
+from service.graph.node_ids import JoinedIds
 from service.graph.ops import NAMES, OPS
 from service.graph.plan import CONSTANT, GATE, INPUT
 from service.graph.plan_blob import plan_from_bytes, plan_to_bytes
@@ -65,35 +66,54 @@ def save_graph(session: Session, tenant_id: int, plan: Plan) -> Graph:
     session.add(graph)
     session.flush()
     codes = node_codes(plan)
+    ids = plan.node_ids
     chunks = [
         {
             "graph_id": graph.id,
             "chunk": c,
-            "ids": orjson.dumps(plan.ids[s : s + CHUNK_NODES]).decode(),
+            "ids": _json_ids(ids.text[ids.starts[s] : ids.starts[min(s + CHUNK_NODES, plan.n_nodes)] - 1]),
             "codes": codes[s : s + CHUNK_NODES].tobytes(),
         }
         for c, s in enumerate(range(0, plan.n_nodes, CHUNK_NODES))
     ]
     session.execute(insert(GraphChunk), chunks)
-    session.execute(insert(GraphBucket), _buckets(graph.id, plan.ids))
+    session.execute(insert(GraphBucket), _buckets(graph.id, ids))
     return graph
 
 
-def _buckets(graph_id: str, ids: list[str]) -> list[dict]:
+# Every byte a valid node id may hold (SPEC.md: [A-Za-z0-9_.:-]), and the newline that separates them.
+_ID_BYTES = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1)) + b"0123456789_.:-\n"
+
+
+def _json_ids(joined: bytes) -> str:
+    """The JSON array of newline-separated ids, written from the joined bytes without a str per id.
+
+    Valid ids need no JSON escaping, so the array is their bytes with the separators replaced; any
+    other byte (never in a compiled plan, which holds valid ids only) goes through orjson.
+    """
+    if not joined:
+        return "[]"
+    if joined.translate(None, _ID_BYTES):  # something left that may need escaping
+        return orjson.dumps(joined.decode().split("\n")).decode()
+    return '["' + joined.decode("ascii").replace("\n", '","') + '"]'
+
+
+def _buckets(graph_id: str, ids: JoinedIds) -> list[dict]:
     """Index rows: each bucket holds ``[[ids], [node numbers]]`` of the ids that hash to it (vectorised)."""
     n_buckets = bucket_count(len(ids))
-    which = np.fromiter(map(zlib.crc32, map(str.encode, ids)), dtype=np.int64, count=len(ids)) % n_buckets
+    items = ids.text.split(b"\n")[:-1]  # bytes: crc32 of each without encoding a str first
+    which = np.fromiter(map(zlib.crc32, items), dtype=np.int64, count=len(items)) % n_buckets
     order = np.argsort(which, kind="stable")
     bounds = np.searchsorted(which[order], np.arange(n_buckets + 1)).tolist()
-    sorted_ids = np.array(ids, dtype=object)[order]
-    return [
-        {
-            "graph_id": graph_id,
-            "bucket": b,
-            "entries": orjson.dumps([sorted_ids[lo:hi].tolist(), order[lo:hi].tolist()]).decode(),
-        }
-        for b, (lo, hi) in enumerate(pairwise(bounds))
-    ]
+    numbers = order.tolist()
+    rows = []
+    for b, (lo, hi) in enumerate(pairwise(bounds)):
+        in_bucket = numbers[lo:hi]
+        bucket_ids = _json_ids(b"\n".join([items[i] for i in in_bucket]))
+        rows.append(
+            {"graph_id": graph_id, "bucket": b, "entries": f"[{bucket_ids},{orjson.dumps(in_bucket).decode()}]"}
+        )
+    return rows
 
 
 def bucket_count(n_nodes: int) -> int:

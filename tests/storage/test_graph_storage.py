@@ -60,3 +60,43 @@ def test_a_stored_plan_computes_what_the_original_does(settings):
 def test_migrations_are_at_head(settings):
     check_schema(settings.database_url)
     assert current_revision(settings.database_url) == head_revision(settings.database_url) == "0006"
+
+
+def test_id_chunks_and_buckets_are_the_json_an_id_list_would_give(settings):
+    """Written from the joined bytes, the rows are what orjson writes of the ids as a list of str, bucketed by crc32."""
+    import zlib
+
+    import orjson
+    from sqlalchemy import select
+
+    from service.storage.graph_rows import bucket_count
+    from service.storage.models import GraphBucket, GraphChunk
+
+    plan, graph_id = stored(settings, chain(2 * CHUNK_NODES + 5))
+    ids = plan.node_ids.tolist()
+    with session_factory(settings.database_url)() as session:
+        chunks = session.scalars(
+            select(GraphChunk.ids).where(GraphChunk.graph_id == graph_id).order_by(GraphChunk.chunk)
+        )
+        expected = [orjson.dumps(ids[s : s + CHUNK_NODES]).decode() for s in range(0, len(ids), CHUNK_NODES)]
+        assert list(chunks) == expected
+        rows = session.execute(select(GraphBucket.bucket, GraphBucket.entries).where(GraphBucket.graph_id == graph_id))
+        buckets = {bucket: orjson.loads(entries) for bucket, entries in rows}
+    n_buckets = bucket_count(len(ids))
+    assert sorted(buckets) == list(range(n_buckets))
+    for bucket, (bucket_ids, numbers) in buckets.items():
+        assert numbers == sorted(numbers)  # in node order within a bucket
+        assert bucket_ids == [ids[n] for n in numbers]
+        assert all(zlib.crc32(ids[n].encode()) % n_buckets == bucket for n in numbers)
+    assert sorted(n for _, numbers in buckets.values() for n in numbers) == list(range(len(ids)))
+
+
+def test_ids_that_would_need_escaping_still_give_valid_json():
+    import orjson
+
+    from service.storage.graph_rows import _json_ids
+
+    assert _json_ids(b"") == "[]"
+    assert _json_ids(b"a\nb:1") == '["a","b:1"]'
+    for odd in (b'say "hi"\nx', b"back\\slash", b"tab\there"):  # never in a compiled plan
+        assert orjson.loads(_json_ids(odd)) == odd.decode().split("\n")
