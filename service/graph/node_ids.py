@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from numba import njit
 
 SEPARATOR = b"\n"  # ends every id; valid ids cannot contain it (structure.py)
 _NEWLINE = ord(SEPARATOR)
@@ -33,6 +34,18 @@ def join_ids(ids: list[str]) -> bytes:
     :raise TypeError: an item is not a str; :raise UnicodeEncodeError: one is not ASCII.
     """
     return ("\n".join(ids) + "\n").encode("ascii") if ids else b""
+
+
+@njit(cache=True, nogil=True)
+def _gather(text, lo, starts):  # pragma: no cover - compiled
+    """Item k of the result is ``text[lo[k] : lo[k] + starts[k + 1] - starts[k]]``: a copy a byte, no index arrays."""
+    out = np.empty(starts[-1], np.uint8)
+    for k in range(lo.size):
+        src = lo[k]
+        for j in range(starts[k], starts[k + 1]):
+            out[j] = text[src]
+            src += 1
+    return out
 
 
 class JoinedIds:
@@ -79,16 +92,23 @@ class JoinedIds:
     def take(self, numbers: np.ndarray | list[int]) -> list[str]:
         """The ids of these node numbers (non-negative), in that order."""
         numbers = np.asarray(numbers, dtype=np.int64)
-        lo = self.starts[numbers]
         if numbers.size <= 64:
-            hi = (self.starts[numbers + 1] - 1).tolist()
-            return [self.text[a:b].decode("ascii") for a, b in zip(lo.tolist(), hi, strict=True)]
-        # many (every output of a wide graph, at each job): their bytes gathered in one vectorised
-        # copy, newlines included, then one decode and one split, not a slice and a decode an id
-        sizes = self.starts[numbers + 1] - lo
-        offsets = np.repeat(lo - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
-        picked = np.frombuffer(self.text, dtype=np.uint8)[offsets]
-        return picked[:-1].tobytes().decode("ascii").split("\n")
+            lo, hi = self.starts[numbers].tolist(), (self.starts[numbers + 1] - 1).tolist()
+            return [self.text[a:b].decode("ascii") for a, b in zip(lo, hi, strict=True)]
+        return self.reordered(numbers).tolist()
+
+    def reordered(self, numbers: np.ndarray) -> JoinedIds:
+        """The ids of these node numbers (non-negative, int64), in that order, joined anew.
+
+        Their bytes are gathered in one vectorised copy, newlines included: for many ids (every
+        output of a wide graph, the index of a whole graph) that is much faster than a slice an id.
+        """
+        lo = self.starts[numbers]
+        starts = np.empty(numbers.size + 1, dtype=np.int64)
+        starts[0] = 0
+        np.cumsum(self.starts[numbers + 1] - lo, out=starts[1:])
+        text = _gather(np.frombuffer(self.text, dtype=np.uint8), lo, starts)
+        return JoinedIds(text.tobytes(), starts)
 
     def tolist(self) -> list[str]:
         return self.between(0, len(self))

@@ -103,15 +103,16 @@ def _buckets(graph_id: str, ids: JoinedIds) -> list[dict]:
     n_buckets = bucket_count(len(ids))
     items = ids.text.split(b"\n")[:-1]  # bytes: crc32 of each without encoding a str first
     which = np.fromiter(map(zlib.crc32, items), dtype=np.int64, count=len(items)) % n_buckets
+    del items
     order = np.argsort(which, kind="stable")
     bounds = np.searchsorted(which[order], np.arange(n_buckets + 1)).tolist()
+    by_bucket = ids.reordered(order)  # one gather of every id's bytes, not one object an id
     numbers = order.tolist()
     rows = []
     for b, (lo, hi) in enumerate(pairwise(bounds)):
-        in_bucket = numbers[lo:hi]
-        bucket_ids = _json_ids(b"\n".join([items[i] for i in in_bucket]))
+        bucket_ids = _json_ids(by_bucket.text[by_bucket.starts[lo] : by_bucket.starts[hi] - 1] if hi > lo else b"")
         rows.append(
-            {"graph_id": graph_id, "bucket": b, "entries": f"[{bucket_ids},{orjson.dumps(in_bucket).decode()}]"}
+            {"graph_id": graph_id, "bucket": b, "entries": f"[{bucket_ids},{orjson.dumps(numbers[lo:hi]).decode()}]"}
         )
     return rows
 

@@ -33,6 +33,9 @@ def test_every_read_matches_the_list(ids, start, stop):
 def test_taking_many_ids_matches_the_list(ids, picks):
     numbers = [p % len(ids) for p in picks]  # past 64 numbers, one gather of the bytes of all of them
     assert JoinedIds.of(ids).take(np.array(numbers)) == [ids[i] for i in numbers]
+    reordered = JoinedIds.of(ids).reordered(np.array(numbers, dtype=np.int64))
+    assert reordered.tolist() == [ids[i] for i in numbers] and len(reordered) == len(numbers)
+    assert reordered.text == join_ids([ids[i] for i in numbers])
 
 
 @pytest.mark.parametrize("i", [3, -4, 10])
