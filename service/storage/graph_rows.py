@@ -17,10 +17,11 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from service.graph import Plan
-from service.graph.node_ids import JoinedIds
+from service.graph.node_ids import SEPARATOR, JoinedIds
 from service.graph.ops import NAMES, OPS
 from service.graph.plan import CONSTANT, GATE, INPUT
 from service.graph.plan_blob import plan_from_bytes, plan_to_bytes
+from service.graph.structure import ID_CHARS
 
 from .chunks import chunk_rows
 from .keyset import After, newest_first
@@ -82,7 +83,7 @@ def save_graph(session: Session, tenant_id: int, plan: Plan) -> Graph:
 
 
 # Every byte a valid node id may hold (SPEC.md: [A-Za-z0-9_.:-]), and the newline that separates them.
-_ID_BYTES = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1)) + b"0123456789_.:-\n"
+_ID_BYTES = ID_CHARS + SEPARATOR
 
 
 def _json_ids(joined: bytes) -> str:
