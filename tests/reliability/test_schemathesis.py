@@ -33,9 +33,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from service.api.preferences import prefer_wait
+from service.runtime.config import Settings
 from tests.api.helpers import complete
 
 SEED = 20240613
+DEFAULT_MAX_WAIT = Settings.max_wait  # the app of these tests keeps MAX_WAIT's default
 MAX_EXAMPLES = 60  # per operation, in the fuzzing phase (the coverage phase adds its own, bounded, cases)
 PROBLEM_JSON = "application/problem+json"
 GRAPH = {
@@ -110,6 +113,7 @@ class Seeds:
 
         A path the fuzzer made invalid on purpose (not a UUID) is left alone: it must be refused.
         """
+        self._no_waiting(case)
         params = case.path_parameters or {}
         salt = zlib.crc32(repr((sorted(params.items()), case.query, case.body)).encode())
         if isinstance(case.body, dict) and isinstance(case.body.get("url"), str) and salt % 4:
@@ -128,6 +132,21 @@ class Seeds:
             params["job_id"] = self.queued_id if case.path.endswith("/cancel") else self.job_id
         if "node_id" in params and salt % 3:
             params["node_id"] = ("x", "q", "f")[salt % 3 - 1]
+
+    @staticmethod
+    def _no_waiting(case) -> None:
+        """A valid ``Prefer: wait=N`` (the document's example is wait=5) becomes wait=0.
+
+        No worker runs here, so each would be waited out whole: 24 s of the run on each database.
+        Malformed ones and ones over MAX_WAIT are kept, to be refused; the wait itself is tested with
+        real workers in tests/e2e/test_prefer_wait.py.
+        """
+        headers = case.headers or {}
+        for name, value in headers.items():
+            if name.lower() == "prefer" and isinstance(value, str):
+                wait = prefer_wait([value])
+                if isinstance(wait, int) and 0 < wait <= DEFAULT_MAX_WAIT:
+                    headers[name] = "wait=0"
 
     def after(self, case, response) -> None:
         if case.method.upper() == "DELETE" and response.status_code == 204:
