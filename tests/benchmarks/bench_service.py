@@ -185,8 +185,8 @@ class StackError(RuntimeError):
 class Stack:
     """Child processes, each in its own session (process group), stopped in reverse order, whatever happens."""
 
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
+    def __init__(self, tmp: Path, root: Path = ROOT):
+        self.tmp, self.root = tmp, root
         self.children: list[tuple[str, subprocess.Popen, Path, Path | None]] = []
 
     def start(
@@ -197,7 +197,7 @@ class Stack:
             process = subprocess.Popen(
                 command,
                 env=env,
-                cwd=ROOT,
+                cwd=self.root,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -511,8 +511,11 @@ class Target:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace):
+    """One stack and what is measured on it; ``root`` is the checkout it runs (another one for an A/B comparison)."""
+
+    def __init__(self, args: argparse.Namespace, root: Path = ROOT, pg_database: str = PG_DATABASE):
         self.args = args
+        self.root, self.pg_database = root, pg_database
         self.quick = args.quick
         self.database = args.database
         self.clients = args.clients
@@ -527,7 +530,9 @@ class Bench:
         self.empty_queue = f"bench-empty-{self.run_id}"
         self.broker_url = f"{REDIS_BASE}/{BROKER_DB}"
         self.tmp = Path(tempfile.mkdtemp(prefix="gategraph-bench-"))
-        self.stack = Stack(self.tmp)
+        self.stack = Stack(self.tmp, root)
+        self.baseline_worker = True  # the empty-task worker, started beside the service's
+        self.extra_env: dict[str, str] = {}  # settings of this stack's processes, over the defaults here
         self.database_url = ""
         self.base = ""
         self.key = ""
@@ -562,6 +567,7 @@ class Bench:
             "GATEGRAPH_HOME": str(self.tmp / "home"),
             "PYTHONUNBUFFERED": "1",
             **BENCH_RATE_LIMIT,
+            **self.extra_env,
             **extra,
         }
 
@@ -572,23 +578,23 @@ class Bench:
             import psycopg
 
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-            self.database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DATABASE}"
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{self.pg_database}"')
+            self.database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{self.pg_database}"
         else:
             self.database_url = f"sqlite:///{self.tmp / 'home' / 'gategraph.sqlite'}"
         (self.tmp / "home").mkdir(exist_ok=True)
         self.say(f"database {self.database_url}; broker {self.broker_url}; queue {self.queue}")
         gategraph = [sys.executable, "-m", "service.cli"]
         run = subprocess.run(
-            [*gategraph, "db", "upgrade"], env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=120
+            [*gategraph, "db", "upgrade"], env=self.env(), cwd=self.root, capture_output=True, text=True, timeout=120
         )
         if run.returncode:
             raise StackError(f"gategraph db upgrade failed:\n{run.stdout}{run.stderr}")
         run = subprocess.run(
             [*gategraph, "keys", "create", "bench"],
             env=self.env(),
-            cwd=ROOT,
+            cwd=self.root,
             capture_output=True,
             text=True,
             timeout=60,
@@ -626,6 +632,13 @@ class Bench:
 
         name = f"bench-service-{self.run_id}@%h"
         self.stack.start("worker", [*worker_command(self.queue, "WARNING", 2), "-n", name], self.env())
+        if self.baseline_worker:
+            self._start_empty_worker()
+        self._wait_api()
+        self.say("API ready; waiting for the workers")
+
+    def _start_empty_worker(self) -> None:
+        python = sys.executable
         self.stack.start(
             "empty-worker",
             [
@@ -647,12 +660,15 @@ class Bench:
             self.env(QUEUE=self.empty_queue),
         )
         empty_app.conf.update(broker_url=self.broker_url, task_default_queue=self.empty_queue)
-        self._wait_api()
-        self.say("API ready; waiting for the workers")
 
     def _new_key(self, gategraph: list[str], tenant: str) -> str:
         run = subprocess.run(
-            [*gategraph, "keys", "create", tenant], env=self.env(), cwd=ROOT, capture_output=True, text=True, timeout=60
+            [*gategraph, "keys", "create", tenant],
+            env=self.env(),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if run.returncode:
             raise StackError(f"gategraph keys create failed:\n{run.stdout}{run.stderr}")
@@ -688,9 +704,9 @@ class Bench:
                 import psycopg
 
                 with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
             except Exception as exc:  # noqa: BLE001 - cleanup: report and go on
-                print(f"could not drop {PG_DATABASE}: {exc}", file=sys.stderr)
+                print(f"could not drop {self.pg_database}: {exc}", file=sys.stderr)
         if self.args.keep:
             print(f"kept {self.tmp}", file=sys.stderr)
         else:
@@ -698,7 +714,8 @@ class Bench:
 
     # ----------------------------------------------------------------- small jobs
 
-    def small_jobs(self) -> None:
+    def small_job_calls(self) -> tuple[Callable[[requests.Session], None], Callable[[requests.Session], None]]:
+        """The worked example, checked, on a graph created once: as two round trips, and as one (Prefer: wait)."""
         s = self.session()
         r = s.post(f"{self.base}/v1/graphs", json=CS231N["graph"], timeout=30)
         if r.status_code != 201:
@@ -741,6 +758,27 @@ class Bench:
             if job["status"] != "succeeded" or job["outputs"] != expected:
                 raise StackError(f"job {job['id']}: {job['status']} {job.get('outputs')} {job.get('error')}")
 
+        s.close()
+        return service_job, wait_job
+
+    def until_it_answers(self, what: str, fn: Callable[[requests.Session], None]) -> None:
+        """Readiness: ``fn`` succeeds once (the workers started, kernels compiled), within 120 s."""
+        s = self.session()
+        deadline = time.monotonic() + 120
+        while True:
+            self.stack.check()
+            try:
+                fn(s)
+                break
+            except (StackError, requests.RequestException):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        s.close()
+        self.say(f"{what} worker answers")
+
+    def small_jobs(self) -> None:
+        service_job, wait_job = self.small_job_calls()
         done = redis.Redis.from_url(self.broker_url)
 
         def empty_job(_session: requests.Session) -> None:
@@ -751,17 +789,7 @@ class Bench:
 
         # readiness and warm-up: every worker child runs a few of each (numba kernels, connections)
         for what, fn in (("service", service_job), ("empty", empty_job)):
-            deadline = time.monotonic() + 120
-            while True:
-                self.stack.check()
-                try:
-                    fn(s)
-                    break
-                except (StackError, requests.RequestException):
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-            self.say(f"{what} worker answers")
+            self.until_it_answers(what, fn)
         self.clients_run("warm-up empty", empty_job, 10)
         self.clients_run("warm-up service", service_job, 3)
         self.clients_run("warm-up wait", wait_job, 3)
