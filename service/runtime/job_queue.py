@@ -115,6 +115,11 @@ def worker_command(
         log_level,
         "-Q",
         queue,
+        # Mingle (a second's wait at each start for neighbours' revoked ids and clocks) and gossip
+        # (every worker hearing every other's events through Redis) serve remote revokes, which
+        # gategraph does not use: a job is canceled in its row.
+        "--without-mingle",
+        "--without-gossip",
     ]
     if concurrency:
         command += ["--concurrency", str(concurrency)]
