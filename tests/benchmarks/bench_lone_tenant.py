@@ -46,8 +46,9 @@ from tests.benchmarks.report import num as _num
 from tests.benchmarks.report import table as _table
 
 BOUND = 1.10  # a lone tenant's small-job latency, this build / the base, at most (issue #11)
-KINDS = ("unloaded, Prefer: wait", "unloaded, two round trips", "8 clients, Prefer: wait")
-CPU_GROUPS = (("api", ("api",)), ("worker", ("worker",)), ("postgres", ("postgres",)), ("redis", ("redis",)))
+KINDS = ("unloaded, Prefer: wait", "unloaded, two round trips", "loaded, Prefer: wait")
+LOADED = KINDS[2]
+CPU_GROUPS = ("api", "worker", "postgres", "redis")
 
 
 @dataclass
@@ -115,15 +116,15 @@ def render(args: argparse.Namespace, base: Side, head: Side) -> str:
         )
         if kind.startswith("unloaded"):
             verdicts.append(f"{kind}: {_num(median)} (bound {BOUND}) {'PASS' if median <= BOUND else 'MISS'}")
-    cpu_lines = []
-    for name, groups in CPU_GROUPS:
-        kind = KINDS[2]
-        b_ms = statistics.median(r.cpu_ms(*groups) for r in base.rounds[kind])
-        h_ms = statistics.median(r.cpu_ms(*groups) for r in head.rounds[kind])
-        cpu_lines.append([name, _num(b_ms), _num(h_ms), _num(h_ms - b_ms)])
-    total_b = sum(float(line[1].replace(",", "")) for line in cpu_lines)
-    total_h = sum(float(line[2].replace(",", "")) for line in cpu_lines)
-    cpu_lines.append(["all four", _num(total_b), _num(total_h), _num(total_h - total_b)])
+    cpu = {
+        name: (
+            statistics.median(r.cpu_ms(name) for r in base.rounds[LOADED]),
+            statistics.median(r.cpu_ms(name) for r in head.rounds[LOADED]),
+        )
+        for name in CPU_GROUPS
+    }
+    cpu["all four"] = (sum(b for b, _ in cpu.values()), sum(h for _, h in cpu.values()))
+    cpu_lines = [[name, _num(b), _num(h), _num(h - b)] for name, (b, h) in cpu.items()]
     return "\n".join(
         [
             "",
@@ -136,7 +137,7 @@ def render(args: argparse.Namespace, base: Side, head: Side) -> str:
             "",
             _table(["round", "figure", "base", "this build", "ratio (median)", "ratios"], lines),
             "",
-            "CPU ms per job, 8 clients (medians of the rounds)",
+            f"CPU ms per job, {args.clients} clients (medians of the rounds)",
             _table(["process", "base", "this build", "difference"], cpu_lines),
             "",
             "target (#11): a tenant alone, small-job latency this build / base at most 1.10",
@@ -170,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gategraph-lone-tenant-"))
     worktree = tmp / "base"
     add = ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.base]
-    subprocess.run(add, check=True, capture_output=True, timeout=120)
+    added = subprocess.run(add, capture_output=True, text=True, timeout=120)
+    if added.returncode:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit(f"--base {args.base}: git worktree add failed: {added.stderr.strip()}")
     stack_args = bench_service.parse_args(["--database", args.database, "--clients", str(args.clients)])
     base = Side("base", Bench(stack_args, root=worktree, pg_database=f"{PG_DATABASE}_base"))
     head = Side("this build", Bench(stack_args, pg_database=f"{PG_DATABASE}_head"))
