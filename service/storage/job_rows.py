@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.graph import Evaluation, JobInputs
@@ -43,16 +43,6 @@ def _param(column: str, name: str | None = None):
     Named ``new_<column>`` by default: SQLAlchemy keeps a column's own name for its SET clause.
     """
     return bindparam(name or f"new_{column}", type_=JOBS.c[column].type)
-
-
-def _status_in(table: Table, *states: str) -> Any:
-    """``status IN (...)`` with the states written into the SQL rather than bound.
-
-    The index of active jobs is partial on PostgreSQL (``models.Job``): only when the states are
-    in the text can the planner prove that a statement's rows are in it, for a prepared
-    statement's generic plan too (psycopg prepares a statement from its sixth execution).
-    """
-    return table.c.status.in_([literal_column(f"'{state}'") for state in states])
 
 
 KEYS_KEPT = timedelta(hours=24)  # SPEC.md: Idempotency-Keys are remembered at least this long
@@ -79,25 +69,22 @@ _CLAIMED = (
     JOBS.c.created_at,
     JOBS.c.idempotency_key,
 )
-_STALE = and_(_status_in(JOBS, RUNNING), JOBS.c.heartbeat_at < bindparam("stale_before"))
-_CLAIMABLE = or_(_status_in(JOBS, QUEUED), _STALE)
+_STALE = and_(JOBS.c.status == RUNNING, JOBS.c.heartbeat_at < bindparam("stale_before"))
+_CLAIMABLE = or_(JOBS.c.status == QUEUED, _STALE)
 _CLAIM = update(JOBS).where(JOBS.c.id == bindparam("job_id"), _CLAIMABLE).values(**_TAKE).returning(*_CLAIMED)
 _waiting, _busy = JOBS.alias("waiting"), JOBS.alias("busy")
 
 
 def _running_of(tenant_id: Any) -> Any:
     """How many jobs the tenant runs, as a scalar subquery correlated to ``tenant_id``'s table."""
-    # correlate_except: ``tenant_id``'s table may be two queries out (the claim's, from inside an
-    # EXISTS), where automatic correlation, which looks one level out, would cross-join it instead.
-    running = select(func.count()).where(_status_in(_busy, RUNNING), _busy.c.tenant_id == tenant_id)
-    return running.correlate_except(_busy).scalar_subquery()
+    return select(func.count()).where(_busy.c.status == RUNNING, _busy.c.tenant_id == tenant_id).scalar_subquery()
 
 
 _RUNNING_OF_TENANT = _running_of(_waiting.c.tenant_id)
 # Tenants with queued jobs, whose turn first: fewest running, then the longest waiting.
 _TURNS = (
     select(_waiting.c.tenant_id, _RUNNING_OF_TENANT.label("running"))
-    .where(_status_in(_waiting, QUEUED))
+    .where(_waiting.c.status == QUEUED)
     .group_by(_waiting.c.tenant_id)
     .order_by(_RUNNING_OF_TENANT, func.min(_waiting.c.created_at))
 )
@@ -108,13 +95,13 @@ _TURNS = (
 # NOT EXISTS, which stops at the first such tenant and reads only other tenants' index ranges
 # (a queue's index holds many dead entries between vacuums: scanning them all costs more).
 _RUNNING_OF_SENT_FOR = _running_of(JOBS.c.tenant_id)
-_OTHER_QUEUED = and_(_status_in(_waiting, QUEUED), _RUNNING_OF_TENANT < _RUNNING_OF_SENT_FOR)
+_OTHER_QUEUED = and_(_waiting.c.status == QUEUED, _RUNNING_OF_TENANT < _RUNNING_OF_SENT_FOR)
 _FEWER_RUNNING_ELSEWHERE = or_(
     select(_waiting.c.id).where(_OTHER_QUEUED, _waiting.c.tenant_id < JOBS.c.tenant_id).exists(),
     select(_waiting.c.id).where(_OTHER_QUEUED, _waiting.c.tenant_id > JOBS.c.tenant_id).exists(),
 )
 _IN_TURN = or_(
-    and_(_status_in(JOBS, QUEUED), or_(_RUNNING_OF_SENT_FOR == 0, ~_FEWER_RUNNING_ELSEWHERE)),
+    and_(JOBS.c.status == QUEUED, or_(_RUNNING_OF_SENT_FOR == 0, ~_FEWER_RUNNING_ELSEWHERE)),
     _STALE,
 )
 _SENT_FOR_IN_TURN = (
@@ -126,14 +113,14 @@ _CLAIM_IN_TURN = update(JOBS).where(JOBS.c.id == _SENT_FOR_IN_TURN, _CLAIMABLE).
 # The oldest queued job of a tenant that no other claim holds (SKIP LOCKED; SQLite has one writer).
 _OLDEST_OF_TENANT = (
     select(JOBS.c.id)
-    .where(_status_in(JOBS, QUEUED), JOBS.c.tenant_id == bindparam("in_turn"))
+    .where(JOBS.c.status == QUEUED, JOBS.c.tenant_id == bindparam("in_turn"))
     .order_by(JOBS.c.created_at, JOBS.c.id)
     .limit(1)
     .with_for_update(skip_locked=True)
     .scalar_subquery()
 )
 _CLAIM_OLDEST = (
-    update(JOBS).where(JOBS.c.id == _OLDEST_OF_TENANT, _status_in(JOBS, QUEUED)).values(**_TAKE).returning(*_CLAIMED)
+    update(JOBS).where(JOBS.c.id == _OLDEST_OF_TENANT, JOBS.c.status == QUEUED).values(**_TAKE).returning(*_CLAIMED)
 )
 _OURS = and_(JOBS.c.id == bindparam("job_id"), JOBS.c.status == RUNNING, JOBS.c.attempts == bindparam("attempt"))
 _SUCCEED = (
@@ -174,8 +161,8 @@ _NEW_COLUMNS = (
     "enqueued_at",
 )
 _ACTIVE_OF_TENANT = (
-    select(JOBS.c.tenant_id)  # a column of the index of active jobs: read from the index alone
-    .where(_status_in(JOBS, *ACTIVE_STATES), JOBS.c.tenant_id == bindparam("tenant_id"))
+    select(JOBS.c.id)
+    .where(JOBS.c.status.in_(ACTIVE_STATES), JOBS.c.tenant_id == bindparam("tenant_id"))
     .limit(bindparam("room"))  # no need to count past the cap
     .subquery()
 )
@@ -411,7 +398,7 @@ def running_claimed_by(session: Session, task: str) -> tuple[str, int] | None:
     """(job id, attempt) of the running job the Celery task ``task`` claimed last; None if none is running."""
     query = (
         select(Job.id, Job.attempts)
-        .where(Job.claimed_by == task, _status_in(JOBS, RUNNING))
+        .where(Job.claimed_by == task, Job.status == RUNNING)
         .order_by(Job.started_at.desc())
         .limit(1)
     )
@@ -449,7 +436,7 @@ def requeue_abandoned(
     """
     abandoned = session.execute(
         select(Job.id, Job.attempts, Job.ttl_seconds, Job.created_at, Job.idempotency_key)
-        .where(_status_in(JOBS, RUNNING), Job.heartbeat_at < stale_before)
+        .where(Job.status == RUNNING, Job.heartbeat_at < stale_before)
         .limit(1000)
     ).all()
     requeued, failed, deliveries = [], [], []
@@ -486,9 +473,7 @@ def unsent(session: Session, created_before: datetime, sent_before: datetime | N
     """Queued jobs with no message on its way: never sent, or (if ``sent_before``) sent before then."""
     never = Job.enqueued_at.is_(None) & (Job.created_at < created_before)
     lost = or_(never, Job.enqueued_at < sent_before) if sent_before is not None else never
-    return list(
-        session.scalars(select(Job.id).where(_status_in(JOBS, QUEUED), lost).order_by(Job.created_at).limit(1000))
-    )
+    return list(session.scalars(select(Job.id).where(Job.status == QUEUED, lost).order_by(Job.created_at).limit(1000)))
 
 
 def seconds_ago(seconds: float) -> datetime:

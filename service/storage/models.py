@@ -16,14 +16,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.runtime.job_states import ACTIVE_STATES, QUEUED
-
-#: The predicate of the partial index of active jobs: "status IN ('queued', 'running')".
-ACTIVE_JOBS = "status IN ({})".format(", ".join(f"'{state}'" for state in ACTIVE_STATES))
+from service.runtime.job_states import QUEUED
 
 
 def utcnow() -> datetime:
@@ -129,18 +125,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
-        # The cap's count, the turns and the claims read queued and running jobs by tenant, oldest
-        # first. Partial on PostgreSQL: it holds only the active jobs, a few, however many a tenant
-        # keeps, so no plan can prefer scanning a tenant's whole history (job_rows writes the states
-        # into its statements so that the planner can use it). SQLite reads no partial index for
-        # ``status = 'running'`` (its rule wants the index's own term in the query), so it has it whole.
-        Index(
-            "ix_jobs_active",
-            "status",
-            "tenant_id",
-            "created_at",
-            postgresql_where=text(ACTIVE_JOBS),
-        ),
+        Index("ix_jobs_status_tenant_created", "status", "tenant_id", "created_at"),
         Index("ix_jobs_expires_at", "expires_at"),
     )
 

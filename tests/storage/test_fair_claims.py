@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import func, select
 
 from service.graph import JobInputs
 from service.storage import job_rows
@@ -41,75 +41,6 @@ def test_a_tenant_with_fewer_running_jobs_goes_first(settings, submit):
     assert _claim_next(settings, a_jobs[2]) == b_second  # a has 2, b has 1
     assert _claim_next(settings, b_second) == a_jobs[2]  # b's job has run: the next in turn, a's oldest
     assert _claim_next(settings, a_jobs[3]) == a_jobs[3]
-
-
-def test_a_job_in_turn_beside_other_tenants_is_claimed_in_one_statement(settings, submit):
-    """The turn is worked out inside the claim; the query of all turns runs only for a job out of turn."""
-    a_running, a_queued, b_running, b_queued = submit("a"), submit("a"), submit("b"), submit("b")
-    assert _claim_next(settings, a_running) == a_running
-    assert _claim_next(settings, b_running) == b_running
-    statements: list[str] = []
-    engine = get_engine(settings.database_url)
-    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert _claim_next(settings, a_queued) == a_queued  # 1 running each: a tie, so it runs
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    assert [s.split()[0] for s in statements] == ["UPDATE"], statements
-    assert _claim_next(settings, a_queued) == b_queued
-
-
-def _plans(connection, run) -> list[str]:
-    """The plans PostgreSQL made for the statements of ``run(connection)``, as auto_explain reports them."""
-    notices: list[str] = []
-    connection.connection.dbapi_connection.add_notice_handler(
-        lambda diagnostic: notices.append(diagnostic.message_primary)
-    )
-    for setting in ("log_min_duration = 0", "log_level = notice"):
-        connection.execute(text(f"SET auto_explain.{setting}"))
-    connection.commit()  # a SET is undone with its transaction
-    run(connection)
-    return notices
-
-
-def test_the_cap_and_the_turns_read_active_jobs_only_not_a_tenants_history(settings, submit):
-    """Beside 500 ended jobs, the cap's count and the turns read the index of active jobs alone.
-
-    In prepared statements' generic plans too, where the planner sees no parameter's value: the
-    job states are written into the statements' text for that (``job_rows._status_in``).
-    """
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("the index of active jobs is partial on PostgreSQL only; SQLite keeps it whole")
-    queued, running = submit("a"), submit("a")
-    assert _claim_next(settings, running) == running
-    with session_factory(settings.database_url)() as session:
-        job = session.get(Job, queued)
-        values = {column: getattr(job, column) for column in job_rows._NEW_COLUMNS}
-        ended = [dict(values, id=f"ended-{n}", idempotency_key=None, status="canceled") for n in range(500)]
-        session.execute(insert(Job), ended)
-        session.commit()
-    engine = get_engine(settings.database_url)
-    with engine.connect() as connection:
-        connection.execute(text("ANALYZE jobs"))
-        connection.commit()
-        connection.execute(text("LOAD 'auto_explain'"))
-        connection.execute(text("SET plan_cache_mode = force_generic_plan"))
-
-        def run(connection) -> None:
-            for n in range(7):  # psycopg prepares a statement from its sixth execution
-                assert (
-                    job_rows.insert_job(connection, dict(values, id=f"new-{n}", idempotency_key=None), room=2) is None
-                )
-                assert list(connection.execute(job_rows._TURNS)) == [(job.tenant_id, 1)]
-                connection.rollback()
-
-        plans = _plans(connection, run)
-    assert len(plans) == 14 and "Custom" not in "".join(plans)
-    for plan in plans:
-        assert "ix_jobs_active" in plan, plan
-        assert "Seq Scan" not in plan and "ix_jobs_tenant_created" not in plan, plan
-        assert "uq_jobs_tenant_idempotency_key" not in plan, plan
 
 
 def test_a_job_another_claim_holds_is_skipped(settings, submit):
